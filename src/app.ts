@@ -1,0 +1,68 @@
+import express, { type Express } from 'express';
+import type { Logger } from 'pino';
+import { fhirError } from './fhir/errors.js';
+import { errorHandler } from './http/error-handler.js';
+import { fhirRoutes } from './http/fhir-routes.js';
+import { readFhirBody } from './http/read-body.js';
+import { requestLog } from './http/request-log.js';
+import { sendJson } from './http/send.js';
+import type { FhirStore } from './store/fhir-store.js';
+
+export interface AppDeps {
+  store: FhirStore;
+  logger: Logger;
+  bodyLimitBytes: number;
+  baseUrl?: string;
+  version: string;
+}
+
+/** Builds the Express app from its dependencies: no globals and no listen, so tests can use it directly. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(requestLog(deps.logger));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await deps.store.ping();
+      res.json({ status: 'ready', store: deps.store.dialect });
+    } catch {
+      res.status(503).json({ status: 'unavailable', store: deps.store.dialect });
+    }
+  });
+
+  app.use('/fhir', acceptJsonOnly, readFhirBody(deps.bodyLimitBytes));
+  app.use(
+    '/fhir',
+    fhirRoutes({
+      store: deps.store,
+      baseUrl: deps.baseUrl ? `${deps.baseUrl}` : undefined,
+      server: { name: 'pt-referral-fhir', version: deps.version, startedAt: new Date().toISOString() },
+    }),
+  );
+  app.use((req, res) => {
+    sendJson(res, 404, fhirError('unknown-route', `Nothing at ${req.method} ${req.path.slice(0, 100)}`).outcome);
+  });
+  app.use(errorHandler(deps.logger));
+  return app;
+}
+
+/**
+ * JSON is the only format served (https://hl7.org/fhir/R4/http.html#mime-type): a request that
+ * accepts only XML or Turtle, by header or `_format`, gets 406 rather than JSON it did not ask for.
+ */
+function acceptJsonOnly(req: express.Request, _res: express.Response, next: express.NextFunction): void {
+  const format = new URLSearchParams(req.originalUrl.split('?')[1] ?? '').get('_format');
+  if (format && !/json/i.test(format)) {
+    return next(fhirError('not-acceptable', `_format '${format.slice(0, 50)}' is not supported; this server speaks JSON`));
+  }
+  const accept = req.headers.accept;
+  if (accept && !/json|\*\/\*|application\/\*/i.test(accept)) {
+    return next(fhirError('not-acceptable', 'This server answers only application/fhir+json'));
+  }
+  next();
+}

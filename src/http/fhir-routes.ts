@@ -1,0 +1,168 @@
+import { Router, type Request, type Response } from 'express';
+import { fhirError } from '../fhir/errors.js';
+import { processBundle } from '../rest/bundle-interaction.js';
+import { buildCapabilityStatement, type ServerInfo } from '../rest/capability-statement.js';
+import { readHistory, readResource, vreadResource } from '../rest/read-interactions.js';
+import { searchResources } from '../rest/search-interaction.js';
+import { weakEtag } from '../rest/rest-result.js';
+import { conditionalDelete, conditionalUpdate, createResource, deleteResource, updateResource } from '../rest/write-interactions.js';
+import type { FhirStore } from '../store/fhir-store.js';
+import { readPreferences } from './prefer.js';
+import { sendJson, sendResult } from './send.js';
+
+export interface FhirRouteDeps {
+  store: FhirStore;
+  /** Public base URL of the FHIR endpoint, or undefined to derive it from each request. */
+  baseUrl?: string;
+  server: Omit<ServerInfo, 'baseUrl'>;
+}
+
+/**
+ * The RESTful API (https://hl7.org/fhir/R4/http.html). Routes only translate HTTP into a call of
+ * an interaction in `rest/` and its result back; they hold no FHIR rules of their own.
+ */
+export function fhirRoutes(deps: FhirRouteDeps): Router {
+  const { store } = deps;
+  const router = Router({ strict: false });
+  const base = (req: Request): string => deps.baseUrl ?? `${req.protocol}://${req.get('host')}${req.baseUrl}`;
+  const query = (req: Request): [string, string][] => {
+    const i = req.originalUrl.indexOf('?');
+    return i < 0 ? [] : [...new URLSearchParams(req.originalUrl.slice(i + 1))];
+  };
+  const body = (req: Request): unknown => {
+    if (req.fhirBody?.json === undefined) {
+      throw fhirError('body-missing', 'This interaction needs a FHIR resource in the body');
+    }
+    return req.fhirBody.json;
+  };
+  const param = (req: Request, name: string): string => String(req.params[name]);
+
+  router.get('/metadata', (req, res) => {
+    sendJson(res, 200, buildCapabilityStatement({ ...deps.server, baseUrl: base(req) }));
+  });
+
+  router.post('/', async (req, res) => {
+    const prefer = readPreferences(req);
+    const bundle = await processBundle(store, body(req), { baseUrl: base(req), returnMinimal: prefer.return === 'minimal' });
+    sendJson(res, 200, bundle);
+  });
+
+  router.get('/_history', async (req, res) => {
+    sendJson(res, 200, await readHistory(store, { params: query(req), baseUrl: base(req), selfUrl: `${base(req)}/_history` }));
+  });
+
+  const search = async (req: Request, res: Response, params: [string, string][]): Promise<void> => {
+    const type = param(req, 'type');
+    const bundle = await searchResources(store, {
+      resourceType: type,
+      params,
+      baseUrl: base(req),
+      selfUrl: `${base(req)}/${type}`,
+      strict: readPreferences(req).strict,
+    });
+    sendJson(res, 200, bundle);
+  };
+
+  router.get('/:type', (req, res) => search(req, res, query(req)));
+  router.post('/:type/_search', (req, res) => search(req, res, [...query(req), ...(req.fhirBody?.form ?? [])]));
+
+  router.get('/:type/_history', async (req, res) => {
+    const type = param(req, 'type');
+    sendJson(res, 200, await readHistory(store, { resourceType: type, params: query(req), baseUrl: base(req), selfUrl: `${base(req)}/${type}/_history` }));
+  });
+
+  router.post('/:type', async (req, res) => {
+    const prefer = readPreferences(req);
+    const ifNoneExist = header(req, 'if-none-exist');
+    const resource = body(req);
+    const result = await store.transaction((tx) => createResource(tx, param(req, 'type'), resource, { ifNoneExist }));
+    sendResult(req, res, result, prefer, base(req));
+  });
+
+  router.put('/:type', async (req, res) => {
+    const criteria = query(req);
+    if (criteria.length === 0) {
+      throw fhirError('method-not-allowed', 'PUT needs a resource id or search criteria (conditional update)');
+    }
+    const resource = body(req);
+    const result = await store.transaction((tx) =>
+      conditionalUpdate(tx, param(req, 'type'), new URLSearchParams(criteria).toString(), resource, { ifMatch: header(req, 'if-match') }),
+    );
+    sendResult(req, res, result, readPreferences(req), base(req));
+  });
+
+  router.delete('/:type', async (req, res) => {
+    const criteria = query(req);
+    if (criteria.length === 0) {
+      throw fhirError('method-not-allowed', 'DELETE needs a resource id or search criteria (conditional delete)');
+    }
+    const result = await store.transaction((tx) => conditionalDelete(tx, param(req, 'type'), new URLSearchParams(criteria).toString()));
+    sendResult(req, res, result, readPreferences(req), base(req));
+  });
+
+  router.get('/:type/:id', async (req, res) => {
+    const result = await readResource(store, param(req, 'type'), param(req, 'id'));
+    if (result.version && notModified(req, result.version.versionId, result.version.lastUpdated)) {
+      res.setHeader('ETag', weakEtag(result.version.versionId));
+      res.status(304).end();
+      return;
+    }
+    sendResult(req, res, result, readPreferences(req), base(req));
+  });
+
+  router.put('/:type/:id', async (req, res) => {
+    const resource = body(req);
+    const result = await store.transaction((tx) =>
+      updateResource(tx, param(req, 'type'), param(req, 'id'), resource, { ifMatch: header(req, 'if-match') }),
+    );
+    sendResult(req, res, result, readPreferences(req), base(req));
+  });
+
+  router.delete('/:type/:id', async (req, res) => {
+    const result = await store.transaction((tx) => deleteResource(tx, param(req, 'type'), param(req, 'id')));
+    sendResult(req, res, result, readPreferences(req), base(req));
+  });
+
+  router.get('/:type/:id/_history', async (req, res) => {
+    const type = param(req, 'type');
+    const id = param(req, 'id');
+    sendJson(
+      res,
+      200,
+      await readHistory(store, { resourceType: type, id, params: query(req), baseUrl: base(req), selfUrl: `${base(req)}/${type}/${id}/_history` }),
+    );
+  });
+
+  router.get('/:type/:id/_history/:vid', async (req, res) => {
+    const result = await vreadResource(store, param(req, 'type'), param(req, 'id'), param(req, 'vid'));
+    sendResult(req, res, result, readPreferences(req), base(req));
+  });
+
+  router.all('/{*rest}', (req) => {
+    const known = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'].includes(req.method);
+    throw known
+      ? fhirError('unknown-route', `No FHIR interaction at ${req.method} ${req.path.slice(0, 100)}`)
+      : fhirError('method-not-allowed', `Method ${req.method} is not supported`);
+  });
+
+  return router;
+}
+
+function header(req: Request, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** Conditional read (https://hl7.org/fhir/R4/http.html#cread): If-None-Match / If-Modified-Since. */
+function notModified(req: Request, versionId: string, lastUpdated: string): boolean {
+  const ifNoneMatch = header(req, 'if-none-match');
+  if (ifNoneMatch) {
+    return ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${versionId}"`);
+  }
+  const ifModifiedSince = header(req, 'if-modified-since');
+  if (ifModifiedSince) {
+    const since = Date.parse(ifModifiedSince);
+    return !Number.isNaN(since) && Math.floor(Date.parse(lastUpdated) / 1000) <= Math.floor(since / 1000);
+  }
+  return false;
+}

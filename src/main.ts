@@ -1,0 +1,49 @@
+import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createApp } from './app.js';
+import { ConfigError, loadConfig } from './config/config.js';
+import { loadFhirDefinitions } from './fhir/definitions.js';
+import { createLogger } from './logging.js';
+import { openStore } from './store/open-store.js';
+
+/** Composition root: config, store, HTTP server, graceful shutdown. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`Configuration error: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  loadFhirDefinitions();
+  const store = await openStore(config.databaseUrl);
+  const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  const app = createApp({ store, logger, bodyLimitBytes: config.bodyLimitBytes, baseUrl: config.baseUrl, version });
+  const server = createServer(app);
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 60_000;
+  server.listen(config.port, config.host, () => {
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    logger.info({ port, host: config.host, store: store.dialect }, `FHIR server listening on http://localhost:${port}/fhir`);
+  });
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    server.close(() => {
+      void store.close().then(() => process.exit(0));
+    });
+    setTimeout(() => process.exit(1), 10_000).unref();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+void main();

@@ -1,0 +1,84 @@
+import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import { getResourceTypeNames } from '../fhir/definitions.js';
+import { getIndexedSearchParameters } from '../fhir/search/search-parameters.js';
+
+/**
+ * The CapabilityStatement (https://hl7.org/fhir/R4/capabilitystatement.html), generated from what the
+ * server really does: the search parameters listed are exactly the indexed ones, and the includes
+ * are the reference parameters that `_include`/`_revinclude` accept.
+ */
+export interface ServerInfo {
+  name: string;
+  version: string;
+  baseUrl: string;
+  startedAt: string;
+}
+
+let resources: CapabilityStatementRestResource[] | undefined;
+
+export function buildCapabilityStatement(info: ServerInfo): CapabilityStatement {
+  resources ??= buildResources();
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: info.startedAt,
+    kind: 'instance',
+    name: 'PtReferralFhirServer',
+    title: 'Physical-therapy referral FHIR server',
+    publisher: 'pt-referral-fhir',
+    software: { name: info.name, version: info.version },
+    implementation: { description: 'HL7 FHIR R4 electronic-referral service for physical-therapy practices', url: info.baseUrl },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    rest: [
+      {
+        mode: 'server',
+        resource: resources,
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+      },
+    ],
+  };
+}
+
+function buildResources(): CapabilityStatementRestResource[] {
+  const types = [...getResourceTypeNames()].sort();
+  const revIncludes = new Map<string, string[]>();
+  for (const type of types) {
+    for (const param of getIndexedSearchParameters(type).values()) {
+      if (param.table !== 'reference') continue;
+      for (const target of param.targets) {
+        const list = revIncludes.get(target) ?? [];
+        list.push(`${type}:${param.code}`);
+        revIncludes.set(target, list);
+      }
+    }
+  }
+  return types.map((type): CapabilityStatementRestResource => {
+    const params = [...getIndexedSearchParameters(type).values()];
+    return {
+      type: type as CapabilityStatementRestResource['type'],
+      profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+      interaction: ['read', 'vread', 'update', 'delete', 'history-instance', 'history-type', 'create', 'search-type'].map(
+        (code) => ({ code: code as 'read' }),
+      ),
+      versioning: 'versioned',
+      readHistory: true,
+      updateCreate: true,
+      conditionalCreate: true,
+      conditionalUpdate: true,
+      conditionalDelete: 'single',
+      conditionalRead: 'not-supported',
+      searchInclude: params.filter((p) => p.table === 'reference').map((p) => `${type}:${p.code}`),
+      searchRevInclude: revIncludes.get(type) ?? [],
+      searchParam: [
+        { name: '_id', type: 'token', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
+        { name: '_lastUpdated', type: 'date', definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated' },
+        ...params.map((p) => ({
+          name: p.code,
+          type: p.definition.type as 'token',
+          ...(p.definition.url ? { definition: p.definition.url } : {}),
+        })),
+      ],
+    };
+  });
+}

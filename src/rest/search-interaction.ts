@@ -1,0 +1,130 @@
+import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import { toOperationOutcome } from '../fhir/errors.js';
+import { applyElements, applySummary } from '../fhir/result-shaping.js';
+import { referencedTargets } from '../fhir/search/index-rows.js';
+import { parseSearch, type IncludeRequest, type ParsedSearch } from '../fhir/search/parse-search.js';
+import type { StoreReader } from '../store/fhir-store.js';
+import { pageLinks } from './read-interactions.js';
+import { assertResourceType } from './resource-identity.js';
+
+export interface SearchParams {
+  resourceType: string;
+  params: [string, string][];
+  baseUrl: string;
+  /** The search URL without its query, for Bundle.link. */
+  selfUrl: string;
+  /** `Prefer: handling=strict`: unknown parameters are an error, not a warning. */
+  strict: boolean;
+}
+
+/** At most this many resources are added by `_include`/`_revinclude`, so one search stays bounded. */
+const MAX_INCLUDED = 1000;
+const MAX_ITERATIONS = 3;
+
+/** Type-level search (https://hl7.org/fhir/R4/search.html), answered from the write-time indexes. */
+export async function searchResources(store: StoreReader, request: SearchParams): Promise<Bundle> {
+  assertResourceType(request.resourceType);
+  const parsed = parseSearch(request.resourceType, request.params, { strict: request.strict });
+  const query = parsed.query;
+  const countOnly = parsed.summary === 'count';
+  // Without a total, ask for one extra row to know whether there is a next page.
+  const askFor = countOnly ? 0 : query.total ? query.count : query.count + 1;
+  const result = await store.search({ ...query, count: askFor, total: query.total || countOnly });
+  const hasMore = result.resources.length > query.count;
+  const matches = result.resources.slice(0, query.count);
+  const included = countOnly ? [] : await collectIncludes(store, matches, parsed);
+
+  const entries: BundleEntry[] = [
+    ...matches.map((resource) => ({
+      fullUrl: `${request.baseUrl}/${resource.resourceType}/${resource.id}`,
+      resource: shape(resource, parsed),
+      search: { mode: 'match' as const },
+    })),
+    ...included.map((resource) => ({
+      fullUrl: `${request.baseUrl}/${resource.resourceType}/${resource.id}`,
+      resource,
+      search: { mode: 'include' as const },
+    })),
+  ];
+  if (parsed.warnings.length > 0) {
+    entries.push({ resource: toOperationOutcome(parsed.warnings), search: { mode: 'outcome' } });
+  }
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    ...(result.total !== undefined ? { total: result.total } : {}),
+    link: pageLinks(request.selfUrl, request.params, query.offset, query.count, result.total, hasMore),
+    ...(entries.length > 0 ? { entry: entries } : {}),
+  };
+}
+
+function shape(resource: Resource, parsed: ParsedSearch): Resource {
+  if (parsed.elements && parsed.elements.length > 0) {
+    return applyElements(resource, parsed.elements);
+  }
+  if (parsed.summary && parsed.summary !== 'false') {
+    return applySummary(resource, parsed.summary);
+  }
+  return resource;
+}
+
+async function collectIncludes(store: StoreReader, matches: Resource[], parsed: ParsedSearch): Promise<Resource[]> {
+  if (parsed.include.length === 0 && parsed.revinclude.length === 0) {
+    return [];
+  }
+  const seen = new Set(matches.map(key));
+  const included: Resource[] = [];
+  let frontier = matches;
+  for (let round = 0; round < MAX_ITERATIONS && frontier.length > 0 && included.length < MAX_INCLUDED; round++) {
+    const found: Resource[] = [];
+    const includes = round === 0 ? parsed.include : parsed.include.filter((i) => i.iterate);
+    const revincludes = round === 0 ? parsed.revinclude : parsed.revinclude.filter((i) => i.iterate);
+    for (const include of includes) {
+      found.push(...(await forwardInclude(store, frontier, include)));
+    }
+    for (const revinclude of revincludes) {
+      found.push(...(await reverseInclude(store, frontier, revinclude)));
+    }
+    const fresh = found.filter((r) => !seen.has(key(r)));
+    for (const r of fresh) {
+      seen.add(key(r));
+    }
+    included.push(...fresh);
+    frontier = fresh;
+  }
+  return included.slice(0, MAX_INCLUDED);
+}
+
+async function forwardInclude(store: StoreReader, sources: Resource[], include: IncludeRequest): Promise<Resource[]> {
+  const references = sources
+    .filter((r) => r.resourceType === include.sourceType)
+    .flatMap((r) => referencedTargets(r, include.code))
+    .filter((t) => !include.targetType || t.type === include.targetType)
+    .map((t) => `${t.type}/${t.id}`);
+  return references.length > 0 ? store.readReferences(references) : [];
+}
+
+async function reverseInclude(store: StoreReader, targets: Resource[], include: IncludeRequest): Promise<Resource[]> {
+  if (targets.length === 0) {
+    return [];
+  }
+  const result = await store.search({
+    resourceType: include.sourceType,
+    filters: [
+      {
+        kind: 'reference',
+        code: include.code,
+        values: targets.map((t) => ({ targetType: t.resourceType, targetId: t.id as string })),
+      },
+    ],
+    sort: [],
+    count: MAX_INCLUDED,
+    offset: 0,
+    total: false,
+  });
+  return result.resources;
+}
+
+function key(resource: Resource): string {
+  return `${resource.resourceType}/${resource.id}`;
+}

@@ -1,0 +1,79 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { SearchIndexRows } from '../fhir/search/index-rows.js';
+import type { SearchQuery } from '../fhir/search/search-query.js';
+
+/**
+ * The storage contract every dialect (SQLite now, PostgreSQL later) implements. It knows nothing
+ * of HTTP or FHIR interaction rules: it stores versions, keeps search indexes, and answers
+ * compiled queries. The rules (If-Match, conditional create, transactions) live in `rest/` and are
+ * expressed through `transaction`, which gives a serialised view of the data.
+ */
+export interface StoredVersion {
+  resourceType: string;
+  id: string;
+  versionId: string;
+  lastUpdated: string;
+  deleted: boolean;
+  /** Absent for a deletion marker. */
+  resource?: Resource;
+}
+
+export interface WriteRequest {
+  resourceType: string;
+  id: string;
+  /** The resource to store; `meta.versionId` and `meta.lastUpdated` are overwritten by the store. */
+  resource?: Resource;
+  /** True to write a deletion marker (soft delete: history and vread keep working). */
+  deleted?: boolean;
+  index?: SearchIndexRows;
+}
+
+export interface HistoryRequest {
+  resourceType?: string;
+  id?: string;
+  /** ISO instant; only versions with lastUpdated strictly after it. */
+  since?: string;
+  /** ISO instant; only versions with lastUpdated at or before it. */
+  at?: string;
+  count: number;
+  offset: number;
+}
+
+export interface HistoryPage {
+  versions: StoredVersion[];
+  total: number;
+}
+
+export interface SearchResult {
+  resources: Resource[];
+  total?: number;
+}
+
+export interface StoreReader {
+  read(resourceType: string, id: string): Promise<StoredVersion | undefined>;
+  vread(resourceType: string, id: string, versionId: string): Promise<StoredVersion | undefined>;
+  search(query: SearchQuery): Promise<SearchResult>;
+  /** Current, non-deleted resources by `Type/id` reference; missing ones are left out. */
+  readReferences(references: string[]): Promise<Resource[]>;
+  history(request: HistoryRequest): Promise<HistoryPage>;
+}
+
+export interface StoreTransaction extends StoreReader {
+  /** Writes a new version; the store assigns versionId (previous + 1) and lastUpdated. */
+  write(request: WriteRequest): Promise<StoredVersion>;
+  /**
+   * Serialises transactions that share `key` until this transaction ends. Conditional create uses
+   * it so that two concurrent identical requests cannot both see "no match". SQLite already
+   * serialises every write transaction; PostgreSQL takes an advisory transaction lock.
+   */
+  lock(key: string): Promise<void>;
+}
+
+export interface FhirStore extends StoreReader {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Runs `work` atomically: all its writes commit together (durably) or none do. */
+  transaction<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T>;
+  /** Resolves when the database answers; used by `/readyz`. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

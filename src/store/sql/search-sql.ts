@@ -1,0 +1,236 @@
+import type { IndexTable, RangeValue, SearchFilter, SearchQuery, SortRule } from '../../fhir/search/search-query.js';
+
+/**
+ * Turns a SearchQuery into parameterised SQL over the `resource` table and the `idx_*` index
+ * tables. Written once for both dialects: it emits `?` placeholders (PostgreSQL numbers them) and
+ * only ANSI SQL. Every value is a bound parameter; identifiers come from a fixed table list.
+ */
+export interface SqlFragment {
+  sql: string;
+  params: unknown[];
+}
+
+export const INDEX_TABLES: Record<IndexTable, string> = {
+  token: 'idx_token',
+  string: 'idx_string',
+  reference: 'idx_reference',
+  date: 'idx_date',
+  number: 'idx_number',
+  quantity: 'idx_quantity',
+  uri: 'idx_uri',
+};
+
+/** Highest code point, so `norm >= 'abc' AND norm < 'abc\uffff'` is a prefix match that uses the index. */
+const PREFIX_END = '\uffff';
+
+export function buildWhere(query: SearchQuery): SqlFragment {
+  const clauses = ['r.resource_type = ?', 'r.deleted = 0'];
+  const params: unknown[] = [query.resourceType];
+  for (const filter of query.filters) {
+    const fragment = filterSql(query.resourceType, filter);
+    clauses.push(fragment.sql);
+    params.push(...fragment.params);
+  }
+  return { sql: clauses.join(' AND '), params };
+}
+
+export function buildOrderBy(query: SearchQuery): SqlFragment {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  for (const rule of query.sort) {
+    const fragment = sortSql(rule);
+    parts.push(`${fragment.sql} ${rule.descending ? 'DESC' : 'ASC'}`);
+    params.push(...fragment.params);
+  }
+  if (!query.sort.some((r) => r.code === '_lastUpdated')) {
+    parts.push('r.last_updated_ms ASC');
+  }
+  parts.push('r.id ASC');
+  return { sql: parts.join(', '), params };
+}
+
+function sortSql(rule: SortRule): SqlFragment {
+  if (rule.code === '_id') {
+    return { sql: 'r.id', params: [] };
+  }
+  if (rule.code === '_lastUpdated' || !rule.table) {
+    return { sql: 'r.last_updated_ms', params: [] };
+  }
+  const column = { token: 'value', string: 'norm', date: 'low', number: 'low', quantity: 'low' }[
+    rule.table as 'token' | 'string' | 'date' | 'number' | 'quantity'
+  ];
+  const aggregate = rule.descending ? 'MAX' : 'MIN';
+  const sortColumn = rule.descending && (rule.table === 'date' || rule.table === 'number') ? 'high' : column;
+  return {
+    sql: `(SELECT ${aggregate}(s.${sortColumn}) FROM ${INDEX_TABLES[rule.table]} s WHERE s.resource_type = r.resource_type AND s.id = r.id AND s.code = ?)`,
+    params: [rule.code],
+  };
+}
+
+function inIndex(table: IndexTable, resourceType: string, code: string, condition: SqlFragment, negate = false): SqlFragment {
+  return {
+    sql: `r.id ${negate ? 'NOT IN' : 'IN'} (SELECT t.id FROM ${INDEX_TABLES[table]} t WHERE t.resource_type = ? AND t.code = ?${
+      condition.sql ? ` AND (${condition.sql})` : ''
+    })`,
+    params: [resourceType, code, ...condition.params],
+  };
+}
+
+function anyOf(fragments: SqlFragment[]): SqlFragment {
+  return {
+    sql: fragments.map((f) => `(${f.sql})`).join(' OR '),
+    params: fragments.flatMap((f) => f.params),
+  };
+}
+
+function filterSql(resourceType: string, filter: SearchFilter): SqlFragment {
+  switch (filter.kind) {
+    case 'id':
+      return {
+        sql: `r.id ${filter.not ? 'NOT IN' : 'IN'} (${filter.values.map(() => '?').join(', ')})`,
+        params: filter.values,
+      };
+    case 'lastUpdated':
+      return {
+        sql: `(${filter.values.map((v) => `(${rangeSql('r.last_updated_ms', 'r.last_updated_ms', v).sql})`).join(' OR ')})`,
+        params: filter.values.flatMap((v) => rangeSql('', '', v).params),
+      };
+    case 'missing':
+      return inIndex(filter.table, resourceType, filter.code, { sql: '', params: [] }, filter.missing);
+    case 'token':
+      return inIndex(
+        'token',
+        resourceType,
+        filter.code,
+        anyOf(
+          filter.values.map((v) => {
+            const parts: string[] = [];
+            const params: unknown[] = [];
+            if (v.value !== undefined) {
+              parts.push('t.value = ?');
+              params.push(v.value);
+            }
+            if (v.system === null) {
+              parts.push('t.system IS NULL');
+            } else if (v.system !== undefined) {
+              parts.push('t.system = ?');
+              params.push(v.system);
+            }
+            return { sql: parts.join(' AND ') || '1 = 1', params };
+          }),
+        ),
+        filter.not,
+      );
+    case 'string':
+      return inIndex(
+        'string',
+        resourceType,
+        filter.code,
+        anyOf(
+          filter.values.map((v) =>
+            filter.match === 'exact'
+              ? { sql: 't.value = ?', params: [v] }
+              : filter.match === 'contains'
+                ? { sql: "t.norm LIKE ? ESCAPE '\\'", params: [`%${escapeLike(v)}%`] }
+                : { sql: 't.norm >= ? AND t.norm < ?', params: [v, v + PREFIX_END] },
+          ),
+        ),
+      );
+    case 'reference':
+      return inIndex(
+        'reference',
+        resourceType,
+        filter.code,
+        anyOf(
+          filter.values.map((v) => {
+            if (v.reference !== undefined) {
+              return { sql: 't.reference = ?', params: [v.reference] };
+            }
+            if (v.targetType !== undefined) {
+              return { sql: 't.target_id = ? AND t.target_type = ?', params: [v.targetId, v.targetType] };
+            }
+            return { sql: 't.target_id = ?', params: [v.targetId] };
+          }),
+        ),
+      );
+    case 'date':
+    case 'number':
+      return inIndex(
+        filter.kind,
+        resourceType,
+        filter.code,
+        anyOf(filter.values.map((v) => rangeSql('t.low', 't.high', v))),
+      );
+    case 'quantity':
+      return inIndex(
+        'quantity',
+        resourceType,
+        filter.code,
+        anyOf(
+          filter.values.map((v) => {
+            const range = rangeSql('t.low', 't.high', v);
+            const parts = [range.sql];
+            const params = [...range.params];
+            if (v.system) {
+              parts.push('t.system = ?');
+              params.push(v.system);
+            }
+            if (v.unit) {
+              parts.push('t.unit = ?');
+              params.push(v.unit);
+            }
+            return { sql: parts.map((p) => `(${p})`).join(' AND '), params };
+          }),
+        ),
+      );
+    case 'uri':
+      return inIndex(
+        'uri',
+        resourceType,
+        filter.code,
+        anyOf(
+          filter.values.map((v) =>
+            filter.match === 'below'
+              ? { sql: 't.value >= ? AND t.value < ?', params: [v, v + PREFIX_END] }
+              : filter.match === 'above'
+                ? { sql: 'substr(?, 1, length(t.value)) = t.value', params: [v] }
+                : { sql: 't.value = ?', params: [v] },
+          ),
+        ),
+      );
+  }
+}
+
+/**
+ * Range comparison per https://hl7.org/fhir/R4/search.html#prefix, where the stored value is the
+ * range [low, high] and the search value the range [v.low, v.high].
+ */
+function rangeSql(low: string, high: string, v: RangeValue): SqlFragment {
+  switch (v.prefix) {
+    case 'eq':
+      return { sql: `${low} >= ? AND ${high} <= ?`, params: [v.low, v.high] };
+    case 'ne':
+      return { sql: `NOT (${low} >= ? AND ${high} <= ?)`, params: [v.low, v.high] };
+    case 'gt':
+      return { sql: `${high} > ?`, params: [v.high] };
+    case 'lt':
+      return { sql: `${low} < ?`, params: [v.low] };
+    case 'ge':
+      return { sql: `${high} > ? OR (${low} >= ? AND ${high} <= ?)`, params: [v.high, v.low, v.high] };
+    case 'le':
+      return { sql: `${low} < ? OR (${low} >= ? AND ${high} <= ?)`, params: [v.low, v.low, v.high] };
+    case 'sa':
+      return { sql: `${low} > ?`, params: [v.high] };
+    case 'eb':
+      return { sql: `${high} < ?`, params: [v.low] };
+    case 'ap': {
+      // "Approximately": the ranges overlap once the search range is widened by 10%.
+      const margin = Math.max((v.high - v.low) * 0.1, Math.abs(v.low) * 0.1);
+      return { sql: `${low} <= ? AND ${high} >= ?`, params: [v.high + margin, v.low - margin] };
+    }
+  }
+}
+
+function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, (c) => `\\${c}`);
+}

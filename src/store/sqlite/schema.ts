@@ -1,0 +1,62 @@
+/**
+ * Versioned SQLite schema migrations. A migration is
+ * applied once, in order, inside a transaction, and recorded in `schema_migrations`.
+ */
+export interface Migration {
+  version: number;
+  description: string;
+  statements: string[];
+}
+
+const indexTable = (name: string, columns: string, lookup: string): string[] => [
+  `CREATE TABLE ${name} (resource_type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, ${columns})`,
+  `CREATE INDEX ${name}_lookup ON ${name} (resource_type, code, ${lookup})`,
+  `CREATE INDEX ${name}_owner ON ${name} (resource_type, id)`,
+];
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: 'resources, version history and search indexes',
+    statements: [
+      // Every version ever written; `seq` orders the system-wide history.
+      `CREATE TABLE resource_version (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        resource_type TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version_id INTEGER NOT NULL,
+        last_updated TEXT NOT NULL,
+        last_updated_ms BIGINT NOT NULL,
+        deleted INTEGER NOT NULL,
+        content TEXT,
+        UNIQUE (resource_type, id, version_id)
+      )`,
+      `CREATE INDEX resource_version_type_time ON resource_version (resource_type, last_updated_ms)`,
+      `CREATE INDEX resource_version_time ON resource_version (last_updated_ms)`,
+      // The current version of each resource, which search and read use.
+      `CREATE TABLE resource (
+        resource_type TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version_id INTEGER NOT NULL,
+        last_updated TEXT NOT NULL,
+        last_updated_ms BIGINT NOT NULL,
+        deleted INTEGER NOT NULL,
+        content TEXT,
+        PRIMARY KEY (resource_type, id)
+      )`,
+      `CREATE INDEX resource_type_time ON resource (resource_type, deleted, last_updated_ms)`,
+      ...indexTable('idx_token', 'system TEXT, value TEXT', 'value, system'),
+      ...indexTable('idx_string', 'value TEXT NOT NULL, norm TEXT NOT NULL', 'norm'),
+      ...indexTable('idx_reference', 'reference TEXT NOT NULL, target_type TEXT, target_id TEXT', 'target_id, target_type'),
+      `CREATE INDEX idx_reference_literal ON idx_reference (resource_type, code, reference)`,
+      ...indexTable('idx_date', 'low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL', 'low, high'),
+      ...indexTable('idx_number', 'low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL', 'low, high'),
+      ...indexTable(
+        'idx_quantity',
+        'system TEXT, unit TEXT, low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL',
+        'low, high',
+      ),
+      ...indexTable('idx_uri', 'value TEXT NOT NULL', 'value'),
+    ],
+  },
+];

@@ -1,0 +1,3 @@
+import { loadFhirDefinitions } from '../../src/fhir/definitions.js';
+
+loadFhirDefinitions();
