@@ -45,7 +45,11 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use((req, res) => {
-    sendJson(res, 404, fhirError('unknown-route', `Nothing at ${req.method} ${req.path.slice(0, 100)}`).outcome);
+    sendJson(
+      res,
+      404,
+      fhirError('unknown-route', `Nothing at ${req.method} ${req.path.slice(0, 100)}`).outcome,
+    );
   });
   app.use(errorHandler(deps.logger));
   return app;
@@ -58,7 +62,12 @@ export function createApp(deps: AppDeps): Express {
 function acceptJsonOnly(req: express.Request, _res: express.Response, next: express.NextFunction): void {
   const format = new URLSearchParams(req.originalUrl.split('?')[1] ?? '').get('_format');
   if (format && !/json/i.test(format)) {
-    return next(fhirError('not-acceptable', `_format '${format.slice(0, 50)}' is not supported; this server speaks JSON`));
+    return next(
+      fhirError(
+        'not-acceptable',
+        `_format '${format.slice(0, 50)}' is not supported; this server speaks JSON`,
+      ),
+    );
   }
   const accept = req.headers.accept;
   if (accept && !/json|\*\/\*|application\/\*/i.test(accept)) {

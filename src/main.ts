@@ -21,15 +21,26 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   loadFhirDefinitions();
   const store = await openStore(config.databaseUrl);
-  const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  const app = createApp({ store, logger, bodyLimitBytes: config.bodyLimitBytes, baseUrl: config.baseUrl, version });
+  const version = (
+    JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  ).version;
+  const app = createApp({
+    store,
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    baseUrl: config.baseUrl,
+    version,
+  });
   const server = createServer(app);
   server.headersTimeout = 30_000;
   server.requestTimeout = 60_000;
   server.listen(config.port, config.host, () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
-    logger.info({ port, host: config.host, store: store.dialect }, `FHIR server listening on http://localhost:${port}/fhir`);
+    logger.info(
+      { port, host: config.host, store: store.dialect },
+      `FHIR server listening on http://localhost:${port}/fhir`,
+    );
   });
 
   let stopping = false;

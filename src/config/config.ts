@@ -36,7 +36,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST ?? '0.0.0.0',
     databaseUrl,
     logLevel,
-    bodyLimitBytes: parseInteger(env.BODY_LIMIT_BYTES ?? String(5 * 1024 * 1024), 'BODY_LIMIT_BYTES', 1024, 1 << 30),
+    bodyLimitBytes: parseInteger(
+      env.BODY_LIMIT_BYTES ?? String(5 * 1024 * 1024),
+      'BODY_LIMIT_BYTES',
+      1024,
+      1 << 30,
+    ),
     baseUrl,
   };
 }

@@ -80,7 +80,9 @@ export function toOperationOutcome(issues: OperationOutcomeIssue[]): OperationOu
 }
 
 function stripUndefined(issue: OperationOutcomeIssue): OperationOutcomeIssue {
-  return Object.fromEntries(Object.entries(issue).filter(([, v]) => v !== undefined)) as OperationOutcomeIssue;
+  return Object.fromEntries(
+    Object.entries(issue).filter(([, v]) => v !== undefined),
+  ) as OperationOutcomeIssue;
 }
 
 /**
@@ -109,6 +111,12 @@ export function isFhirError(err: unknown): err is FhirError {
   return err instanceof FhirError;
 }
 
-export function informationOutcome(message: string, code: OperationOutcomeIssue['code'] = 'informational'): OperationOutcome {
-  return { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code, diagnostics: message }] };
+export function informationOutcome(
+  message: string,
+  code: OperationOutcomeIssue['code'] = 'informational',
+): OperationOutcome {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: [{ severity: 'information', code, diagnostics: message }],
+  };
 }

@@ -79,7 +79,10 @@ export function applyElements(resource: Resource, elements: string[]): Resource 
   return subset(resource, (key) => matchesElement(key, wanted) || matchesElement(key, mandatory));
 }
 
-export function applySummary(resource: Resource, mode: 'true' | 'text' | 'data' | 'false' | 'count'): Resource {
+export function applySummary(
+  resource: Resource,
+  mode: 'true' | 'text' | 'data' | 'false' | 'count',
+): Resource {
   const { summary, mandatory } = topLevelElements(resource.resourceType);
   switch (mode) {
     case 'true':

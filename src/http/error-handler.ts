@@ -27,7 +27,8 @@ function toFhirError(err: unknown): FhirError {
     return err;
   }
   // Errors Express raises itself before our handlers run (e.g. a malformed %-escape in the path).
-  const status = (err as { status?: number; statusCode?: number })?.status ?? (err as { statusCode?: number })?.statusCode;
+  const status =
+    (err as { status?: number; statusCode?: number })?.status ?? (err as { statusCode?: number })?.statusCode;
   if (status === 400) {
     return fhirError('invalid-id', 'The request URL is malformed');
   }

@@ -5,7 +5,13 @@ import { buildCapabilityStatement, type ServerInfo } from '../rest/capability-st
 import { readHistory, readResource, vreadResource } from '../rest/read-interactions.js';
 import { searchResources } from '../rest/search-interaction.js';
 import { weakEtag } from '../rest/rest-result.js';
-import { conditionalDelete, conditionalUpdate, createResource, deleteResource, updateResource } from '../rest/write-interactions.js';
+import {
+  conditionalDelete,
+  conditionalUpdate,
+  createResource,
+  deleteResource,
+  updateResource,
+} from '../rest/write-interactions.js';
 import type { FhirStore } from '../store/fhir-store.js';
 import { readPreferences } from './prefer.js';
 import { sendJson, sendResult } from './send.js';
@@ -43,12 +49,19 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
 
   router.post('/', async (req, res) => {
     const prefer = readPreferences(req);
-    const bundle = await processBundle(store, body(req), { baseUrl: base(req), returnMinimal: prefer.return === 'minimal' });
+    const bundle = await processBundle(store, body(req), {
+      baseUrl: base(req),
+      returnMinimal: prefer.return === 'minimal',
+    });
     sendJson(res, 200, bundle);
   });
 
   router.get('/_history', async (req, res) => {
-    sendJson(res, 200, await readHistory(store, { params: query(req), baseUrl: base(req), selfUrl: `${base(req)}/_history` }));
+    sendJson(
+      res,
+      200,
+      await readHistory(store, { params: query(req), baseUrl: base(req), selfUrl: `${base(req)}/_history` }),
+    );
   });
 
   const search = async (req: Request, res: Response, params: [string, string][]): Promise<void> => {
@@ -64,29 +77,47 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
   };
 
   router.get('/:type', (req, res) => search(req, res, query(req)));
-  router.post('/:type/_search', (req, res) => search(req, res, [...query(req), ...(req.fhirBody?.form ?? [])]));
+  router.post('/:type/_search', (req, res) =>
+    search(req, res, [...query(req), ...(req.fhirBody?.form ?? [])]),
+  );
 
   router.get('/:type/_history', async (req, res) => {
     const type = param(req, 'type');
-    sendJson(res, 200, await readHistory(store, { resourceType: type, params: query(req), baseUrl: base(req), selfUrl: `${base(req)}/${type}/_history` }));
+    sendJson(
+      res,
+      200,
+      await readHistory(store, {
+        resourceType: type,
+        params: query(req),
+        baseUrl: base(req),
+        selfUrl: `${base(req)}/${type}/_history`,
+      }),
+    );
   });
 
   router.post('/:type', async (req, res) => {
     const prefer = readPreferences(req);
     const ifNoneExist = header(req, 'if-none-exist');
     const resource = body(req);
-    const result = await store.transaction((tx) => createResource(tx, param(req, 'type'), resource, { ifNoneExist }));
+    const result = await store.transaction((tx) =>
+      createResource(tx, param(req, 'type'), resource, { ifNoneExist }),
+    );
     sendResult(req, res, result, prefer, base(req));
   });
 
   router.put('/:type', async (req, res) => {
     const criteria = query(req);
     if (criteria.length === 0) {
-      throw fhirError('method-not-allowed', 'PUT needs a resource id or search criteria (conditional update)');
+      throw fhirError(
+        'method-not-allowed',
+        'PUT needs a resource id or search criteria (conditional update)',
+      );
     }
     const resource = body(req);
     const result = await store.transaction((tx) =>
-      conditionalUpdate(tx, param(req, 'type'), new URLSearchParams(criteria).toString(), resource, { ifMatch: header(req, 'if-match') }),
+      conditionalUpdate(tx, param(req, 'type'), new URLSearchParams(criteria).toString(), resource, {
+        ifMatch: header(req, 'if-match'),
+      }),
     );
     sendResult(req, res, result, readPreferences(req), base(req));
   });
@@ -94,9 +125,14 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
   router.delete('/:type', async (req, res) => {
     const criteria = query(req);
     if (criteria.length === 0) {
-      throw fhirError('method-not-allowed', 'DELETE needs a resource id or search criteria (conditional delete)');
+      throw fhirError(
+        'method-not-allowed',
+        'DELETE needs a resource id or search criteria (conditional delete)',
+      );
     }
-    const result = await store.transaction((tx) => conditionalDelete(tx, param(req, 'type'), new URLSearchParams(criteria).toString()));
+    const result = await store.transaction((tx) =>
+      conditionalDelete(tx, param(req, 'type'), new URLSearchParams(criteria).toString()),
+    );
     sendResult(req, res, result, readPreferences(req), base(req));
   });
 
@@ -113,7 +149,9 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
   router.put('/:type/:id', async (req, res) => {
     const resource = body(req);
     const result = await store.transaction((tx) =>
-      updateResource(tx, param(req, 'type'), param(req, 'id'), resource, { ifMatch: header(req, 'if-match') }),
+      updateResource(tx, param(req, 'type'), param(req, 'id'), resource, {
+        ifMatch: header(req, 'if-match'),
+      }),
     );
     sendResult(req, res, result, readPreferences(req), base(req));
   });
@@ -129,7 +167,13 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
     sendJson(
       res,
       200,
-      await readHistory(store, { resourceType: type, id, params: query(req), baseUrl: base(req), selfUrl: `${base(req)}/${type}/${id}/_history` }),
+      await readHistory(store, {
+        resourceType: type,
+        id,
+        params: query(req),
+        baseUrl: base(req),
+        selfUrl: `${base(req)}/${type}/${id}/_history`,
+      }),
     );
   });
 

@@ -10,7 +10,10 @@ export function readPreferences(req: Request): Preferences {
   const raw = req.headers.prefer ?? '';
   const header = Array.isArray(raw) ? raw.join(',') : raw;
   const tokens = header.split(/[,;]/).map((t) => t.trim());
-  const ret = tokens.find((t) => t.startsWith('return='))?.slice('return='.length).replace(/"/g, '');
+  const ret = tokens
+    .find((t) => t.startsWith('return='))
+    ?.slice('return='.length)
+    .replace(/"/g, '');
   return {
     return: ret === 'minimal' || ret === 'OperationOutcome' ? ret : 'representation',
     strict: tokens.includes('handling=strict'),

@@ -30,7 +30,10 @@ export function readFhirBody(limitBytes: number) {
     }
     try {
       const mediaType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-      const charset = /charset=([^;]+)/i.exec(req.headers['content-type'] ?? '')?.[1]?.trim().toLowerCase();
+      const charset = /charset=([^;]+)/i
+        .exec(req.headers['content-type'] ?? '')?.[1]
+        ?.trim()
+        .toLowerCase();
       const declared = Number(req.headers['content-length'] ?? '0');
       if (declared > limitBytes) {
         throw fhirError('body-too-large', `The body is larger than the limit of ${limitBytes} bytes`);
@@ -52,7 +55,10 @@ export function readFhirBody(limitBytes: number) {
         );
       }
       if (charset && charset !== 'utf-8' && charset !== 'utf8') {
-        throw fhirError('unsupported-media-type', `Charset '${charset}' is not supported; FHIR JSON is UTF-8`);
+        throw fhirError(
+          'unsupported-media-type',
+          `Charset '${charset}' is not supported; FHIR JSON is UTF-8`,
+        );
       }
       req.fhirBody = { json: parseFhirJson(decodeUtf8(raw)) };
       next();

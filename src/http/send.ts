@@ -14,7 +14,13 @@ export function sendJson(res: Response, status: number, body: Resource | Operati
  * Frames an interaction result: ETag/Last-Modified for every version, Location for creates, and the
  * body chosen by `Prefer: return=` (https://hl7.org/fhir/R4/http.html#ops).
  */
-export function sendResult(req: Request, res: Response, result: RestResult, prefer: Preferences, baseUrl: string): void {
+export function sendResult(
+  req: Request,
+  res: Response,
+  result: RestResult,
+  prefer: Preferences,
+  baseUrl: string,
+): void {
   const v = result.version;
   if (v && !v.deleted) {
     res.setHeader('ETag', weakEtag(v.versionId));

@@ -7,7 +7,13 @@ import { readResource, vreadResource } from './read-interactions.js';
 import { assertResourceType, newId } from './resource-identity.js';
 import { versionLocation, weakEtag, type RestResult } from './rest-result.js';
 import { searchResources } from './search-interaction.js';
-import { conditionalDelete, conditionalUpdate, createResource, deleteResource, updateResource } from './write-interactions.js';
+import {
+  conditionalDelete,
+  conditionalUpdate,
+  createResource,
+  deleteResource,
+  updateResource,
+} from './write-interactions.js';
 
 /**
  * Batch and transaction Bundles at `POST [base]` (https://hl7.org/fhir/R4/http.html#transaction).
@@ -38,7 +44,11 @@ interface PlannedEntry {
 /** Processing order mandated for transactions: DELETE, POST, PUT/PATCH, then GET/HEAD. */
 const ORDER: Record<Method, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
 
-export async function processBundle(store: FhirStore, body: unknown, request: BundleRequest): Promise<Bundle> {
+export async function processBundle(
+  store: FhirStore,
+  body: unknown,
+  request: BundleRequest,
+): Promise<Bundle> {
   const bundle = assertBundle(body);
   const entries = planEntries(bundle, request.baseUrl);
   if (bundle.type === 'transaction') {
@@ -53,7 +63,11 @@ function assertBundle(body: unknown): Bundle {
   }
   const bundle = body as Bundle;
   if (bundle.type !== 'transaction' && bundle.type !== 'batch') {
-    throw fhirError('invalid-bundle', `Bundle.type must be transaction or batch, not '${String(bundle.type)}'`, 'Bundle.type');
+    throw fhirError(
+      'invalid-bundle',
+      `Bundle.type must be transaction or batch, not '${String(bundle.type)}'`,
+      'Bundle.type',
+    );
   }
   if (bundle.entry !== undefined && !Array.isArray(bundle.entry)) {
     throw fhirError('invalid-bundle', 'Bundle.entry must be an array', 'Bundle.entry');
@@ -69,7 +83,11 @@ function planEntries(bundle: Bundle, baseUrl: string): PlannedEntry[] {
     const method = entry?.request?.method as Method | undefined;
     const url = entry?.request?.url;
     if (!method || !(method in ORDER) || typeof url !== 'string' || url === '') {
-      problems.push({ code: 'invalid-bundle', message: 'Each entry needs request.method and request.url', expression: `${where}.request` });
+      problems.push({
+        code: 'invalid-bundle',
+        message: 'Each entry needs request.method and request.url',
+        expression: `${where}.request`,
+      });
       return;
     }
     try {
@@ -100,13 +118,21 @@ function planEntries(bundle: Bundle, baseUrl: string): PlannedEntry[] {
   return planned;
 }
 
-async function processTransaction(store: FhirStore, entries: PlannedEntry[], request: BundleRequest): Promise<Bundle> {
+async function processTransaction(
+  store: FhirStore,
+  entries: PlannedEntry[],
+  request: BundleRequest,
+): Promise<Bundle> {
   assertNoDuplicateIdentities(entries);
   const results = await store.transaction(async (tx) => {
     const referenceMap = await resolveIdentities(tx, entries);
     for (const entry of entries) {
       if (entry.resource) {
-        entry.resource = rewriteReferences(entry.resource, referenceMap, `Bundle.entry[${entry.index}].resource`);
+        entry.resource = rewriteReferences(
+          entry.resource,
+          referenceMap,
+          `Bundle.entry[${entry.index}].resource`,
+        );
       }
     }
     const out = new Map<number, RestResult>();
@@ -126,14 +152,22 @@ async function processTransaction(store: FhirStore, entries: PlannedEntry[], req
   };
 }
 
-async function processBatch(store: FhirStore, entries: PlannedEntry[], request: BundleRequest): Promise<Bundle> {
+async function processBatch(
+  store: FhirStore,
+  entries: PlannedEntry[],
+  request: BundleRequest,
+): Promise<Bundle> {
   const responses: BundleEntry[] = [];
   for (const entry of entries) {
     try {
       const result = await store.transaction(async (tx) => {
         await resolveIdentities(tx, [entry]);
         if (entry.resource) {
-          entry.resource = rewriteReferences(entry.resource, new Map(), `Bundle.entry[${entry.index}].resource`);
+          entry.resource = rewriteReferences(
+            entry.resource,
+            new Map(),
+            `Bundle.entry[${entry.index}].resource`,
+          );
         }
         return executeEntry(tx, entry, request.baseUrl);
       });
@@ -157,15 +191,25 @@ function assertNoDuplicateIdentities(entries: PlannedEntry[]): void {
     if (entry.fullUrl) {
       const first = fullUrls.get(entry.fullUrl);
       if (first !== undefined) {
-        throw fhirError('duplicate-bundle-entry', `Entries ${first} and ${entry.index} share fullUrl ${entry.fullUrl}`, `Bundle.entry[${entry.index}].fullUrl`);
+        throw fhirError(
+          'duplicate-bundle-entry',
+          `Entries ${first} and ${entry.index} share fullUrl ${entry.fullUrl}`,
+          `Bundle.entry[${entry.index}].fullUrl`,
+        );
       }
       fullUrls.set(entry.fullUrl, entry.index);
     }
     if ((entry.method === 'PUT' || entry.method === 'DELETE' || entry.method === 'PATCH') && entry.url) {
-      const target = entry.url.id ? `${entry.url.resourceType}/${entry.url.id}` : `${entry.url.resourceType}?${entry.url.query ?? ''}`;
+      const target = entry.url.id
+        ? `${entry.url.resourceType}/${entry.url.id}`
+        : `${entry.url.resourceType}?${entry.url.query ?? ''}`;
       const first = targets.get(target);
       if (first !== undefined) {
-        throw fhirError('duplicate-bundle-entry', `Entries ${first} and ${entry.index} both change ${target}`, `Bundle.entry[${entry.index}].request.url`);
+        throw fhirError(
+          'duplicate-bundle-entry',
+          `Entries ${first} and ${entry.index} both change ${target}`,
+          `Bundle.entry[${entry.index}].request.url`,
+        );
       }
       targets.set(target, entry.index);
     }
@@ -176,7 +220,10 @@ function assertNoDuplicateIdentities(entries: PlannedEntry[]): void {
  * Decides the id behind every entry that creates or updates, before anything is written, so
  * references to `fullUrl`s (often `urn:uuid:`) can be rewritten to `Type/id`.
  */
-async function resolveIdentities(tx: StoreTransaction, entries: PlannedEntry[]): Promise<Map<string, string>> {
+async function resolveIdentities(
+  tx: StoreTransaction,
+  entries: PlannedEntry[],
+): Promise<Map<string, string>> {
   const map = new Map<string, string>();
   for (const entry of entries) {
     const type = entry.url.resourceType;
@@ -184,9 +231,18 @@ async function resolveIdentities(tx: StoreTransaction, entries: PlannedEntry[]):
     if (entry.method === 'POST') {
       assertResourceType(type);
       if (entry.ifNoneExist) {
-        const matches = await findConditionalMatches(tx, type, entry.ifNoneExist, `${where}.request.ifNoneExist`);
+        const matches = await findConditionalMatches(
+          tx,
+          type,
+          entry.ifNoneExist,
+          `${where}.request.ifNoneExist`,
+        );
         if (matches.length > 1) {
-          throw fhirError('multiple-matches', `ifNoneExist matched ${matches.length} or more ${type} resources`, `${where}.request.ifNoneExist`);
+          throw fhirError(
+            'multiple-matches',
+            `ifNoneExist matched ${matches.length} or more ${type} resources`,
+            `${where}.request.ifNoneExist`,
+          );
         }
         const match = matches[0];
         if (match?.id) {
@@ -202,9 +258,14 @@ async function resolveIdentities(tx: StoreTransaction, entries: PlannedEntry[]):
         assertResourceType(type);
         const matches = await findConditionalMatches(tx, type, entry.url.query, `${where}.request.url`);
         if (matches.length > 1) {
-          throw fhirError('multiple-matches', `Conditional update matched ${matches.length} or more ${type} resources`, `${where}.request.url`);
+          throw fhirError(
+            'multiple-matches',
+            `Conditional update matched ${matches.length} or more ${type} resources`,
+            `${where}.request.url`,
+          );
         }
-        entry.targetId = matches[0]?.id ?? (typeof entry.resource?.id === 'string' ? entry.resource.id : newId());
+        entry.targetId =
+          matches[0]?.id ?? (typeof entry.resource?.id === 'string' ? entry.resource.id : newId());
       }
     }
     if (entry.fullUrl && entry.targetId) {
@@ -220,17 +281,37 @@ async function executeEntry(tx: StoreTransaction, entry: PlannedEntry, baseUrl: 
   switch (entry.method) {
     case 'POST':
       if (url.id || url.query !== undefined) {
-        throw fhirError('invalid-bundle', 'A POST entry URL is the resource type alone', `Bundle.entry[${entry.index}].request.url`);
+        throw fhirError(
+          'invalid-bundle',
+          'A POST entry URL is the resource type alone',
+          `Bundle.entry[${entry.index}].request.url`,
+        );
       }
-      return entry.existing ?? createResource(tx, url.resourceType, entry.resource, { id: entry.targetId, expression });
+      return (
+        entry.existing ??
+        createResource(tx, url.resourceType, entry.resource, { id: entry.targetId, expression })
+      );
     case 'PUT':
       if (url.id) {
-        return updateResource(tx, url.resourceType, url.id, entry.resource, { ifMatch: entry.ifMatch, expression });
+        return updateResource(tx, url.resourceType, url.id, entry.resource, {
+          ifMatch: entry.ifMatch,
+          expression,
+        });
       }
       if (url.query !== undefined) {
-        return conditionalUpdate(tx, url.resourceType, url.query, { ...entry.resource, id: entry.targetId }, { ifMatch: entry.ifMatch, expression });
+        return conditionalUpdate(
+          tx,
+          url.resourceType,
+          url.query,
+          { ...entry.resource, id: entry.targetId },
+          { ifMatch: entry.ifMatch, expression },
+        );
       }
-      throw fhirError('invalid-bundle', 'A PUT entry URL needs an id or search criteria', `Bundle.entry[${entry.index}].request.url`);
+      throw fhirError(
+        'invalid-bundle',
+        'A PUT entry URL needs an id or search criteria',
+        `Bundle.entry[${entry.index}].request.url`,
+      );
     case 'DELETE':
       if (url.id) {
         return deleteResource(tx, url.resourceType, url.id);
@@ -238,7 +319,11 @@ async function executeEntry(tx: StoreTransaction, entry: PlannedEntry, baseUrl: 
       if (url.query !== undefined) {
         return conditionalDelete(tx, url.resourceType, url.query);
       }
-      throw fhirError('invalid-bundle', 'A DELETE entry URL needs an id or search criteria', `Bundle.entry[${entry.index}].request.url`);
+      throw fhirError(
+        'invalid-bundle',
+        'A DELETE entry URL needs an id or search criteria',
+        `Bundle.entry[${entry.index}].request.url`,
+      );
     case 'GET':
     case 'HEAD':
       if (url.id && url.versionId) {
@@ -258,7 +343,11 @@ async function executeEntry(tx: StoreTransaction, entry: PlannedEntry, baseUrl: 
         }),
       };
     case 'PATCH':
-      throw fhirError('method-not-allowed', 'PATCH is not supported', `Bundle.entry[${entry.index}].request.method`);
+      throw fhirError(
+        'method-not-allowed',
+        'PATCH is not supported',
+        `Bundle.entry[${entry.index}].request.method`,
+      );
   }
 }
 
@@ -284,7 +373,11 @@ function rewriteReferences(resource: Resource, map: Map<string, string>, express
           continue;
         }
         if (/^urn:(uuid|oid):/.test(v)) {
-          throw fhirError('unresolved-reference', `Reference '${v}' names no entry of this Bundle`, `${path}.reference`);
+          throw fhirError(
+            'unresolved-reference',
+            `Reference '${v}' names no entry of this Bundle`,
+            `${path}.reference`,
+          );
         }
       }
       out[k] = visit(v, `${path}.${k}`);
@@ -347,4 +440,3 @@ function prefixError(err: unknown, prefix: string): unknown {
   const rebuilt = new FhirError(inputs[0] as IssueInput, inputs.slice(1));
   return rebuilt.status === err.status ? rebuilt : err;
 }
-

@@ -27,7 +27,10 @@ export function buildCapabilityStatement(info: ServerInfo): CapabilityStatement 
     title: 'Physical-therapy referral FHIR server',
     publisher: 'pt-referral-fhir',
     software: { name: info.name, version: info.version },
-    implementation: { description: 'HL7 FHIR R4 electronic-referral service for physical-therapy practices', url: info.baseUrl },
+    implementation: {
+      description: 'HL7 FHIR R4 electronic-referral service for physical-therapy practices',
+      url: info.baseUrl,
+    },
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
     rest: [
@@ -58,9 +61,16 @@ function buildResources(): CapabilityStatementRestResource[] {
     return {
       type: type as CapabilityStatementRestResource['type'],
       profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
-      interaction: ['read', 'vread', 'update', 'delete', 'history-instance', 'history-type', 'create', 'search-type'].map(
-        (code) => ({ code: code as 'read' }),
-      ),
+      interaction: [
+        'read',
+        'vread',
+        'update',
+        'delete',
+        'history-instance',
+        'history-type',
+        'create',
+        'search-type',
+      ].map((code) => ({ code: code as 'read' })),
       versioning: 'versioned',
       readHistory: true,
       updateCreate: true,
@@ -72,7 +82,11 @@ function buildResources(): CapabilityStatementRestResource[] {
       searchRevInclude: revIncludes.get(type) ?? [],
       searchParam: [
         { name: '_id', type: 'token', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
-        { name: '_lastUpdated', type: 'date', definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated' },
+        {
+          name: '_lastUpdated',
+          type: 'date',
+          definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated',
+        },
         ...params.map((p) => ({
           name: p.code,
           type: p.definition.type as 'token',

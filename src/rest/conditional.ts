@@ -20,7 +20,11 @@ export async function findConditionalMatches(
   }
   const parsed = parseSearch(resourceType, params, { strict: true });
   if (parsed.query.filters.length === 0) {
-    throw fhirError('invalid-conditional-url', 'Conditional criteria must contain at least one search filter', expression);
+    throw fhirError(
+      'invalid-conditional-url',
+      'Conditional criteria must contain at least one search filter',
+      expression,
+    );
   }
   // Serialise concurrent requests with the same criteria, so two cannot both see "no match".
   await tx.lock(`${resourceType}?${canonicalCriteria(params)}`);

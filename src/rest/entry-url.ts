@@ -15,8 +15,16 @@ export function parseEntryUrl(url: string, baseUrl: string, expression: string):
   const [path = '', query] = splitOnce(relative, '?');
   const parts = path.split('/');
   const [resourceType = '', id, history, versionId] = parts;
-  if (!/^[A-Z][A-Za-z]+$/.test(resourceType) || parts.length > 4 || (history !== undefined && history !== '_history')) {
-    throw fhirError('invalid-bundle', `'${url.slice(0, 200)}' is not a request URL this server understands`, expression);
+  if (
+    !/^[A-Z][A-Za-z]+$/.test(resourceType) ||
+    parts.length > 4 ||
+    (history !== undefined && history !== '_history')
+  ) {
+    throw fhirError(
+      'invalid-bundle',
+      `'${url.slice(0, 200)}' is not a request URL this server understands`,
+      expression,
+    );
   }
   return { resourceType, id: id || undefined, versionId, query };
 }

@@ -14,9 +14,18 @@ export interface PreparedResource {
  * "the server SHALL ignore" id, versionId and lastUpdated on create); the resource is validated and
  * its search index rows computed.
  */
-export function prepareResource(body: unknown, expectedType: string, id: string, expression = ''): PreparedResource {
+export function prepareResource(
+  body: unknown,
+  expectedType: string,
+  id: string,
+  expression = '',
+): PreparedResource {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw fhirError('invalid-resource', 'The body must be a FHIR resource (a JSON object)', expression || undefined);
+    throw fhirError(
+      'invalid-resource',
+      'The body must be a FHIR resource (a JSON object)',
+      expression || undefined,
+    );
   }
   const candidate = body as Partial<Resource>;
   if (candidate.resourceType !== expectedType) {

@@ -5,7 +5,11 @@ import { assertResourceType, assertValidId } from './resource-identity.js';
 import { weakEtag, type RestResult } from './rest-result.js';
 
 /** read and vread (https://hl7.org/fhir/R4/http.html#read). */
-export async function readResource(store: StoreReader, resourceType: string, id: string): Promise<RestResult> {
+export async function readResource(
+  store: StoreReader,
+  resourceType: string,
+  id: string,
+): Promise<RestResult> {
   assertResourceType(resourceType);
   assertValidId(id, 'id');
   const version = await store.read(resourceType, id);
@@ -27,7 +31,11 @@ export async function vreadResource(
   assertResourceType(resourceType);
   assertValidId(id, 'id');
   if (!/^\d{1,15}$/.test(versionId)) {
-    throw fhirError('invalid-version-id', `'${versionId.slice(0, 64)}' is not a version id of this server`, 'vid');
+    throw fhirError(
+      'invalid-version-id',
+      `'${versionId.slice(0, 64)}' is not a version id of this server`,
+      'vid',
+    );
   }
   const version = await store.vread(resourceType, id, versionId);
   if (!version) {
@@ -71,7 +79,10 @@ export async function readHistory(store: FhirStore, request: HistoryParams): Pro
       if (name === '_count') count = Math.min(Number(value), 1000);
       else offset = Number(value);
     } else if (name === '_since' || name === '_at') {
-      if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) || Number.isNaN(Date.parse(value))) {
+      if (
+        !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) ||
+        Number.isNaN(Date.parse(value))
+      ) {
         throw fhirError('invalid-search-parameter', `${name} must be an instant with a timezone`, name);
       }
       if (name === '_since') since = value;
@@ -80,7 +91,14 @@ export async function readHistory(store: FhirStore, request: HistoryParams): Pro
       throw fhirError('invalid-search-parameter', `History does not support the parameter '${name}'`, name);
     }
   }
-  const page = await store.history({ resourceType: request.resourceType, id: request.id, since, at, count, offset });
+  const page = await store.history({
+    resourceType: request.resourceType,
+    id: request.id,
+    since,
+    at,
+    count,
+    offset,
+  });
   const link = pageLinks(request.selfUrl, request.params, offset, count, page.total);
   return {
     resourceType: 'Bundle',

@@ -17,7 +17,11 @@ export function assertResourceType(type: string): void {
 
 export function assertValidId(id: string, expression: string): void {
   if (!isValidId(id)) {
-    throw fhirError('invalid-id', `'${truncate(id)}' is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)`, expression);
+    throw fhirError(
+      'invalid-id',
+      `'${truncate(id)}' is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)`,
+      expression,
+    );
   }
 }
 

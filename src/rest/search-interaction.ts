@@ -68,14 +68,22 @@ function shape(resource: Resource, parsed: ParsedSearch): Resource {
   return resource;
 }
 
-async function collectIncludes(store: StoreReader, matches: Resource[], parsed: ParsedSearch): Promise<Resource[]> {
+async function collectIncludes(
+  store: StoreReader,
+  matches: Resource[],
+  parsed: ParsedSearch,
+): Promise<Resource[]> {
   if (parsed.include.length === 0 && parsed.revinclude.length === 0) {
     return [];
   }
   const seen = new Set(matches.map(key));
   const included: Resource[] = [];
   let frontier = matches;
-  for (let round = 0; round < MAX_ITERATIONS && frontier.length > 0 && included.length < MAX_INCLUDED; round++) {
+  for (
+    let round = 0;
+    round < MAX_ITERATIONS && frontier.length > 0 && included.length < MAX_INCLUDED;
+    round++
+  ) {
     const found: Resource[] = [];
     const includes = round === 0 ? parsed.include : parsed.include.filter((i) => i.iterate);
     const revincludes = round === 0 ? parsed.revinclude : parsed.revinclude.filter((i) => i.iterate);
@@ -95,7 +103,11 @@ async function collectIncludes(store: StoreReader, matches: Resource[], parsed: 
   return included.slice(0, MAX_INCLUDED);
 }
 
-async function forwardInclude(store: StoreReader, sources: Resource[], include: IncludeRequest): Promise<Resource[]> {
+async function forwardInclude(
+  store: StoreReader,
+  sources: Resource[],
+  include: IncludeRequest,
+): Promise<Resource[]> {
   const references = sources
     .filter((r) => r.resourceType === include.sourceType)
     .flatMap((r) => referencedTargets(r, include.code))
@@ -104,7 +116,11 @@ async function forwardInclude(store: StoreReader, sources: Resource[], include: 
   return references.length > 0 ? store.readReferences(references) : [];
 }
 
-async function reverseInclude(store: StoreReader, targets: Resource[], include: IncludeRequest): Promise<Resource[]> {
+async function reverseInclude(
+  store: StoreReader,
+  targets: Resource[],
+  include: IncludeRequest,
+): Promise<Resource[]> {
   if (targets.length === 0) {
     return [];
   }

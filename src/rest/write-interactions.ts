@@ -29,7 +29,11 @@ export async function createResource(
   if (options.ifNoneExist) {
     const matches = await findConditionalMatches(tx, resourceType, options.ifNoneExist, 'If-None-Exist');
     if (matches.length > 1) {
-      throw fhirError('multiple-matches', `If-None-Exist matched ${matches.length} or more ${resourceType} resources`, 'If-None-Exist');
+      throw fhirError(
+        'multiple-matches',
+        `If-None-Exist matched ${matches.length} or more ${resourceType} resources`,
+        'If-None-Exist',
+      );
     }
     const existing = matches[0];
     if (existing?.id) {
@@ -59,10 +63,18 @@ export async function updateResource(
   if (typeof body === 'object' && body !== null && (body as Resource).resourceType === resourceType) {
     // See https://hl7.org/fhir/R4/http.html#update: the body SHALL carry the same id as the URL.
     if (bodyId === undefined) {
-      throw fhirError('resource-id-missing', 'The resource must carry an id equal to the id in the URL', `${resourceType}.id`);
+      throw fhirError(
+        'resource-id-missing',
+        'The resource must carry an id equal to the id in the URL',
+        `${resourceType}.id`,
+      );
     }
     if (bodyId !== id) {
-      throw fhirError('resource-id-mismatch', `The resource id '${String(bodyId).slice(0, 64)}' differs from the URL id '${id}'`, `${resourceType}.id`);
+      throw fhirError(
+        'resource-id-mismatch',
+        `The resource id '${String(bodyId).slice(0, 64)}' differs from the URL id '${id}'`,
+        `${resourceType}.id`,
+      );
     }
   }
   const prepared = prepareResource(body, resourceType, id, options.expression);
@@ -92,13 +104,21 @@ export async function conditionalUpdate(
   assertResourceType(resourceType);
   const matches = await findConditionalMatches(tx, resourceType, criteria, 'url');
   if (matches.length > 1) {
-    throw fhirError('multiple-matches', `Conditional update matched ${matches.length} or more ${resourceType} resources`, 'url');
+    throw fhirError(
+      'multiple-matches',
+      `Conditional update matched ${matches.length} or more ${resourceType} resources`,
+      'url',
+    );
   }
   const match = matches[0];
   const bodyId = (body as Resource | undefined)?.id;
   if (match?.id) {
     if (bodyId !== undefined && bodyId !== match.id) {
-      throw fhirError('resource-id-mismatch', `The resource id differs from the id of the matching resource`, `${resourceType}.id`);
+      throw fhirError(
+        'resource-id-mismatch',
+        `The resource id differs from the id of the matching resource`,
+        `${resourceType}.id`,
+      );
     }
     return updateResource(tx, resourceType, match.id, { ...(body as object), id: match.id }, options);
   }
@@ -110,7 +130,11 @@ export async function conditionalUpdate(
   return createResource(tx, resourceType, body, { expression: options.expression });
 }
 
-export async function deleteResource(tx: StoreTransaction, resourceType: string, id: string): Promise<RestResult> {
+export async function deleteResource(
+  tx: StoreTransaction,
+  resourceType: string,
+  id: string,
+): Promise<RestResult> {
   assertResourceType(resourceType);
   assertValidId(id, 'id');
   const current = await tx.read(resourceType, id);
@@ -125,11 +149,19 @@ export async function deleteResource(tx: StoreTransaction, resourceType: string,
   return { status: 204, version, written: true };
 }
 
-export async function conditionalDelete(tx: StoreTransaction, resourceType: string, criteria: string): Promise<RestResult> {
+export async function conditionalDelete(
+  tx: StoreTransaction,
+  resourceType: string,
+  criteria: string,
+): Promise<RestResult> {
   assertResourceType(resourceType);
   const matches = await findConditionalMatches(tx, resourceType, criteria, 'url');
   if (matches.length > 1) {
-    throw fhirError('multiple-matches', `Conditional delete matched ${matches.length} or more ${resourceType} resources`, 'url');
+    throw fhirError(
+      'multiple-matches',
+      `Conditional delete matched ${matches.length} or more ${resourceType} resources`,
+      'url',
+    );
   }
   const match = matches[0];
   if (!match?.id) {
@@ -140,5 +172,8 @@ export async function conditionalDelete(tx: StoreTransaction, resourceType: stri
 
 /** Accepts `W/"3"`, `"3"` and `3`. */
 export function parseEtag(etag: string): string {
-  return etag.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  return etag
+    .trim()
+    .replace(/^W\//, '')
+    .replace(/^"(.*)"$/, '$1');
 }

@@ -17,7 +17,9 @@ export interface TestApp {
  * A real app on a real store: SQLite in memory by default, or the database named by
  * TEST_DATABASE_URL (e.g. a file, to exercise WAL and the reader connection).
  */
-export async function startTestApp(options: { databaseUrl?: string; bodyLimitBytes?: number } = {}): Promise<TestApp> {
+export async function startTestApp(
+  options: { databaseUrl?: string; bodyLimitBytes?: number } = {},
+): Promise<TestApp> {
   const store = await openStore(options.databaseUrl ?? process.env.TEST_DATABASE_URL ?? 'sqlite::memory:');
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({

@@ -22,7 +22,12 @@ export function emptyIndexRows(): SearchIndexRows {
   return { tokens: [], strings: [], references: [], dates: [], numbers: [], quantities: [], uris: [] };
 }
 
-const LOCAL_REFERENCE = /^(?:.*\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+/** FHIRPath yields untyped JSON values (a Coding, a Period, a string, ...), inspected by shape below. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type FhirJson = any;
+
+const LOCAL_REFERENCE =
+  /^(?:.*\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
 export function parseLocalReference(reference: string): { type: string; id: string } | undefined {
   const m = LOCAL_REFERENCE.exec(reference);
@@ -96,7 +101,7 @@ function addValue(rows: SearchIndexRows, code: string, table: string, typed: Typ
   }
 }
 
-function addTokens(rows: SearchIndexRows, code: string, type: string, value: any): void {
+function addTokens(rows: SearchIndexRows, code: string, type: string, value: FhirJson): void {
   const push = (system: unknown, v: unknown): void => {
     if (typeof v === 'string' || typeof v === 'boolean' || typeof v === 'number') {
       rows.tokens.push({ code, system: typeof system === 'string' ? system : null, value: String(v) });
@@ -125,7 +130,7 @@ function addTokens(rows: SearchIndexRows, code: string, type: string, value: any
   }
 }
 
-function stringsOf(type: string, value: any): string[] {
+function stringsOf(type: string, value: FhirJson): string[] {
   if (typeof value === 'string') {
     return [value];
   }
@@ -137,12 +142,20 @@ function stringsOf(type: string, value: any): string[] {
     type === 'HumanName'
       ? [value.text, value.family, ...(value.given ?? []), ...(value.prefix ?? []), ...(value.suffix ?? [])]
       : type === 'Address'
-        ? [value.text, ...(value.line ?? []), value.city, value.district, value.state, value.postalCode, value.country]
+        ? [
+            value.text,
+            ...(value.line ?? []),
+            value.city,
+            value.district,
+            value.state,
+            value.postalCode,
+            value.country,
+          ]
         : [];
   return parts.filter((p): p is string => typeof p === 'string' && p.length > 0);
 }
 
-function addReference(rows: SearchIndexRows, code: string, type: string, value: any): void {
+function addReference(rows: SearchIndexRows, code: string, type: string, value: FhirJson): void {
   const literal = type === 'Reference' ? value.reference : typeof value === 'string' ? value : undefined;
   if (typeof literal !== 'string' || literal.startsWith('#')) {
     return;
@@ -156,7 +169,7 @@ function addReference(rows: SearchIndexRows, code: string, type: string, value: 
   });
 }
 
-function dateRangeOf(type: string, value: any): MillisRange | undefined {
+function dateRangeOf(type: string, value: FhirJson): MillisRange | undefined {
   if (typeof value === 'string') {
     return parseDateRange(value);
   }

@@ -2,8 +2,19 @@ import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { FhirError, toIssue, type IssueInput } from '../errors.js';
 import { parseDateRange } from './date-range.js';
 import { normalizeString } from './normalize.js';
-import { getAllSearchParameters, getIndexedSearchParameters, type IndexedSearchParameter } from './search-parameters.js';
-import type { RangePrefix, RangeValue, SearchFilter, SearchQuery, SortRule, TokenValue } from './search-query.js';
+import {
+  getAllSearchParameters,
+  getIndexedSearchParameters,
+  type IndexedSearchParameter,
+} from './search-parameters.js';
+import type {
+  RangePrefix,
+  RangeValue,
+  SearchFilter,
+  SearchQuery,
+  SortRule,
+  TokenValue,
+} from './search-query.js';
 
 /**
  * Parses a FHIR search (https://hl7.org/fhir/R4/search.html) into a `SearchQuery` plus the
@@ -39,7 +50,11 @@ const PREFIXES: RangePrefix[] = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb',
 /** Result parameters that change only the shape of the answer and are safe to accept. */
 const IGNORED_RESULT_PARAMETERS = new Set(['_format', '_pretty']);
 
-export function parseSearch(resourceType: string, params: [string, string][], options: ParseOptions): ParsedSearch {
+export function parseSearch(
+  resourceType: string,
+  params: [string, string][],
+  options: ParseOptions,
+): ParsedSearch {
   const defaultCount = options.defaultCount ?? 20;
   const maxCount = options.maxCount ?? 1000;
   const parsed: ParsedSearch = {
@@ -71,12 +86,19 @@ export function parseSearch(resourceType: string, params: [string, string][], op
           continue;
         case '_summary':
           if (!['true', 'text', 'data', 'count', 'false'].includes(rawValue)) {
-            throw issue('invalid-search-parameter', `_summary must be true, text, data, count or false`, where);
+            throw issue(
+              'invalid-search-parameter',
+              `_summary must be true, text, data, count or false`,
+              where,
+            );
           }
           parsed.summary = rawValue as ParsedSearch['summary'];
           continue;
         case '_elements':
-          parsed.elements = rawValue.split(',').map((e) => e.trim()).filter(Boolean);
+          parsed.elements = rawValue
+            .split(',')
+            .map((e) => e.trim())
+            .filter(Boolean);
           continue;
         case '_sort':
           parsed.query.sort = parseSort(resourceType, rawValue, indexed);
@@ -95,9 +117,16 @@ export function parseSearch(resourceType: string, params: [string, string][], op
           continue;
         case '_lastUpdated':
           if (modifier) {
-            throw issue('invalid-search-parameter', `Modifier :${modifier} is not supported on _lastUpdated`, where);
+            throw issue(
+              'invalid-search-parameter',
+              `Modifier :${modifier} is not supported on _lastUpdated`,
+              where,
+            );
           }
-          parsed.query.filters.push({ kind: 'lastUpdated', values: splitValues(rawValue).map((v) => parseDateValue(v, where)) });
+          parsed.query.filters.push({
+            kind: 'lastUpdated',
+            values: splitValues(rawValue).map((v) => parseDateValue(v, where)),
+          });
           continue;
       }
       if (IGNORED_RESULT_PARAMETERS.has(name)) {
@@ -144,7 +173,12 @@ function issue(code: IssueInput['code'], message: string, expression: string): I
   return new IssueThrow({ code, message, expression });
 }
 
-function parseFilter(param: IndexedSearchParameter, modifier: string | undefined, raw: string, where: string): SearchFilter {
+function parseFilter(
+  param: IndexedSearchParameter,
+  modifier: string | undefined,
+  raw: string,
+  where: string,
+): SearchFilter {
   const { code, table } = param;
   if (modifier === 'missing') {
     if (raw !== 'true' && raw !== 'false') {
@@ -215,12 +249,21 @@ function parseFilter(param: IndexedSearchParameter, modifier: string | undefined
       if (modifier && modifier !== 'below' && modifier !== 'above') {
         throw unsupportedModifier(modifier, 'uri', where);
       }
-      return { kind: 'uri', code, match: modifier === 'below' ? 'below' : modifier === 'above' ? 'above' : 'exact', values };
+      return {
+        kind: 'uri',
+        code,
+        match: modifier === 'below' ? 'below' : modifier === 'above' ? 'above' : 'exact',
+        values,
+      };
   }
 }
 
 function unsupportedModifier(modifier: string, type: string, where: string): IssueThrow {
-  return issue('invalid-search-parameter', `Modifier :${modifier} is not supported on ${type} parameters`, where);
+  return issue(
+    'invalid-search-parameter',
+    `Modifier :${modifier} is not supported on ${type} parameters`,
+    where,
+  );
 }
 
 function rejectModifier(modifier: string | undefined, type: string, where: string): void {
@@ -277,7 +320,11 @@ function parseNonNegativeInt(v: string, where: string): number {
   return Number(v);
 }
 
-function parseSort(resourceType: string, raw: string, indexed: Map<string, IndexedSearchParameter>): SortRule[] {
+function parseSort(
+  resourceType: string,
+  raw: string,
+  indexed: Map<string, IndexedSearchParameter>,
+): SortRule[] {
   return raw.split(',').map((part) => {
     const descending = part.startsWith('-');
     const code = descending ? part.slice(1) : part;
@@ -292,17 +339,30 @@ function parseSort(resourceType: string, raw: string, indexed: Map<string, Index
   });
 }
 
-function parseInclude(raw: string, modifier: string | undefined, where: string, searchType?: string): IncludeRequest {
+function parseInclude(
+  raw: string,
+  modifier: string | undefined,
+  where: string,
+  searchType?: string,
+): IncludeRequest {
   if (modifier && modifier !== 'iterate') {
     throw issue('invalid-search-parameter', `Modifier :${modifier} is not supported on ${where}`, where);
   }
   const [sourceType = '', code = '', targetType] = raw.split(':');
   if (searchType && sourceType !== searchType && !modifier) {
-    throw issue('invalid-search-parameter', `_include must start with the searched type ${searchType}`, where);
+    throw issue(
+      'invalid-search-parameter',
+      `_include must start with the searched type ${searchType}`,
+      where,
+    );
   }
   const param = getIndexedSearchParameters(sourceType).get(code);
   if (!param || param.table !== 'reference') {
-    throw issue('invalid-search-parameter', `'${raw}' is not a reference search parameter of ${sourceType}`, where);
+    throw issue(
+      'invalid-search-parameter',
+      `'${raw}' is not a reference search parameter of ${sourceType}`,
+      where,
+    );
   }
   if (targetType && !param.targets.includes(targetType)) {
     throw issue('invalid-search-parameter', `'${sourceType}:${code}' cannot point at ${targetType}`, where);

@@ -1,4 +1,10 @@
-import type { IndexTable, RangeValue, SearchFilter, SearchQuery, SortRule } from '../../fhir/search/search-query.js';
+import type {
+  IndexTable,
+  RangeValue,
+  SearchFilter,
+  SearchQuery,
+  SortRule,
+} from '../../fhir/search/search-query.js';
 
 /**
  * Turns a SearchQuery into parameterised SQL over the `resource` table and the `idx_*` index
@@ -67,7 +73,13 @@ function sortSql(rule: SortRule): SqlFragment {
   };
 }
 
-function inIndex(table: IndexTable, resourceType: string, code: string, condition: SqlFragment, negate = false): SqlFragment {
+function inIndex(
+  table: IndexTable,
+  resourceType: string,
+  code: string,
+  condition: SqlFragment,
+  negate = false,
+): SqlFragment {
   return {
     sql: `r.id ${negate ? 'NOT IN' : 'IN'} (SELECT t.id FROM ${INDEX_TABLES[table]} t WHERE t.resource_type = ? AND t.code = ?${
       condition.sql ? ` AND (${condition.sql})` : ''

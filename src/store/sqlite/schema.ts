@@ -47,10 +47,18 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX resource_type_time ON resource (resource_type, deleted, last_updated_ms)`,
       ...indexTable('idx_token', 'system TEXT, value TEXT', 'value, system'),
       ...indexTable('idx_string', 'value TEXT NOT NULL, norm TEXT NOT NULL', 'norm'),
-      ...indexTable('idx_reference', 'reference TEXT NOT NULL, target_type TEXT, target_id TEXT', 'target_id, target_type'),
+      ...indexTable(
+        'idx_reference',
+        'reference TEXT NOT NULL, target_type TEXT, target_id TEXT',
+        'target_id, target_type',
+      ),
       `CREATE INDEX idx_reference_literal ON idx_reference (resource_type, code, reference)`,
       ...indexTable('idx_date', 'low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL', 'low, high'),
-      ...indexTable('idx_number', 'low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL', 'low, high'),
+      ...indexTable(
+        'idx_number',
+        'low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL',
+        'low, high',
+      ),
       ...indexTable(
         'idx_quantity',
         'system TEXT, unit TEXT, low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL',

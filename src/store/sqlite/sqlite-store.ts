@@ -132,9 +132,13 @@ function openConnection(path: string, readonly = false): Db {
 }
 
 function migrate(db: Db): void {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)',
+  );
   const applied = new Set(
-    (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
+    (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map(
+      (r) => r.version,
+    ),
   );
   for (const migration of MIGRATIONS) {
     if (applied.has(migration.version)) {
@@ -217,12 +221,9 @@ class SqliteQueries {
     const rows =
       query.count === 0
         ? []
-        : (this.stmt(`SELECT r.content FROM resource r WHERE ${where.sql} ORDER BY ${order.sql} LIMIT ? OFFSET ?`).all(
-            ...where.params,
-            ...order.params,
-            query.count,
-            query.offset,
-          ) as { content: string }[]);
+        : (this.stmt(
+            `SELECT r.content FROM resource r WHERE ${where.sql} ORDER BY ${order.sql} LIMIT ? OFFSET ?`,
+          ).all(...where.params, ...order.params, query.count, query.offset) as { content: string }[]);
     const resources = rows.map((r) => JSON.parse(r.content) as Resource);
     if (!query.total) {
       return { resources };
@@ -230,13 +231,19 @@ class SqliteQueries {
     const total =
       query.offset === 0 && resources.length < query.count && query.count > 0
         ? resources.length
-        : (this.stmt(`SELECT COUNT(*) AS n FROM resource r WHERE ${where.sql}`).get(...where.params) as { n: number }).n;
+        : (
+            this.stmt(`SELECT COUNT(*) AS n FROM resource r WHERE ${where.sql}`).get(...where.params) as {
+              n: number;
+            }
+          ).n;
     return { resources, total };
   }
 
   readReferences(references: string[]): Resource[] {
     const out: Resource[] = [];
-    const select = this.stmt('SELECT content FROM resource WHERE resource_type = ? AND id = ? AND deleted = 0');
+    const select = this.stmt(
+      'SELECT content FROM resource WHERE resource_type = ? AND id = ? AND deleted = 0',
+    );
     for (const reference of new Set(references)) {
       const [type, id] = reference.split('/');
       const row = select.get(type, id) as { content: string } | undefined;
@@ -270,16 +277,17 @@ class SqliteQueries {
     const rows = this.stmt(
       `SELECT resource_type, id, version_id, last_updated, deleted, content FROM resource_version ${where} ORDER BY seq DESC LIMIT ? OFFSET ?`,
     ).all(...params, request.count, request.offset) as VersionRow[];
-    const total = (this.stmt(`SELECT COUNT(*) AS n FROM resource_version ${where}`).get(...params) as { n: number }).n;
+    const total = (
+      this.stmt(`SELECT COUNT(*) AS n FROM resource_version ${where}`).get(...params) as { n: number }
+    ).n;
     return { versions: rows.map(toStoredVersion), total };
   }
 
   write(request: WriteRequest): StoredVersion {
     const { resourceType, id } = request;
-    const current = this.stmt('SELECT version_id, last_updated_ms FROM resource WHERE resource_type = ? AND id = ?').get(
-      resourceType,
-      id,
-    ) as { version_id: number; last_updated_ms: number } | undefined;
+    const current = this.stmt(
+      'SELECT version_id, last_updated_ms FROM resource WHERE resource_type = ? AND id = ?',
+    ).get(resourceType, id) as { version_id: number; last_updated_ms: number } | undefined;
     const versionId = (current?.version_id ?? 0) + 1;
     // lastUpdated never goes backwards, even if the clock does, so `_since` polling loses nothing.
     const ms = Math.max(Date.now(), this.lastMs, current?.last_updated_ms ?? 0);
@@ -314,7 +322,15 @@ class SqliteQueries {
   }
 
   private replaceIndex(resourceType: string, id: string, index: SearchIndexRows | undefined): void {
-    for (const table of ['idx_token', 'idx_string', 'idx_reference', 'idx_date', 'idx_number', 'idx_quantity', 'idx_uri']) {
+    for (const table of [
+      'idx_token',
+      'idx_string',
+      'idx_reference',
+      'idx_date',
+      'idx_number',
+      'idx_quantity',
+      'idx_uri',
+    ]) {
       this.stmt(`DELETE FROM ${table} WHERE resource_type = ? AND id = ?`).run(resourceType, id);
     }
     if (!index) {
