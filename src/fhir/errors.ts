@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   'invalid-id': { status: 400, issueCode: 'value' },
   'invalid-version-id': { status: 400, issueCode: 'value' },
   'invalid-resource': { status: 400, issueCode: 'structure' },
+  'unsafe-narrative': { status: 400, issueCode: 'security' },
   'invalid-header': { status: 400, issueCode: 'value' },
   'invalid-search-parameter': { status: 400, issueCode: 'value' },
   'unknown-search-parameter': { status: 400, issueCode: 'not-supported' },
@@ -45,6 +46,7 @@ export const ERROR_CODES = {
   'unsupported-media-type': { status: 415, issueCode: 'not-supported' },
   // 422: well-formed, but breaks a profile or a business rule
   'profile-violation': { status: 422, issueCode: 'invariant' },
+  'unknown-profile': { status: 422, issueCode: 'not-supported' },
   'business-rule': { status: 422, issueCode: 'business-rule' },
   // 5xx: never carries internals
   'store-unavailable': { status: 503, issueCode: 'transient' },

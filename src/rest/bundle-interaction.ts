@@ -125,6 +125,20 @@ async function processTransaction(
 ): Promise<Bundle> {
   assertNoDuplicateIdentities(entries);
   const results = await store.transaction(async (tx) => {
+    const out = new Map<number, RestResult>();
+    const run = async (entry: PlannedEntry): Promise<void> => {
+      try {
+        out.set(entry.index, await executeEntry(tx, entry, request.baseUrl));
+      } catch (err) {
+        throw prefixError(err, `Bundle.entry[${entry.index}]`);
+      }
+    };
+    const ordered = [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index);
+    // DELETEs run first, before conditional creates/updates are resolved, so those cannot match
+    // a resource this transaction deletes.
+    for (const entry of ordered.filter((e) => e.method === 'DELETE')) {
+      await run(entry);
+    }
     const referenceMap = await resolveIdentities(tx, entries);
     for (const entry of entries) {
       if (entry.resource) {
@@ -135,13 +149,8 @@ async function processTransaction(
         );
       }
     }
-    const out = new Map<number, RestResult>();
-    for (const entry of [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index)) {
-      try {
-        out.set(entry.index, await executeEntry(tx, entry, request.baseUrl));
-      } catch (err) {
-        throw prefixError(err, `Bundle.entry[${entry.index}]`);
-      }
+    for (const entry of ordered.filter((e) => e.method !== 'DELETE')) {
+      await run(entry);
     }
     return out;
   });

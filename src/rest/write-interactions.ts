@@ -139,7 +139,9 @@ export async function deleteResource(
   assertValidId(id, 'id');
   const current = await tx.read(resourceType, id);
   if (!current) {
-    throw fhirError('resource-not-found', `${resourceType}/${id} does not exist`);
+    // "Upon successful deletion, or if the resource does not exist at all, the server should
+    // return ... 204 No Content" (https://hl7.org/fhir/R4/http.html#delete).
+    return { status: 204 };
   }
   if (current.deleted) {
     // Deleting a deleted resource succeeds and writes nothing (https://hl7.org/fhir/R4/http.html#delete).

@@ -31,7 +31,7 @@ export interface WriteRequest {
 export interface HistoryRequest {
   resourceType?: string;
   id?: string;
-  /** ISO instant; only versions with lastUpdated strictly after it. */
+  /** ISO instant; only versions with lastUpdated at or after it (R4 http.html#history). */
   since?: string;
   /** ISO instant; only versions with lastUpdated at or before it. */
   at?: string;

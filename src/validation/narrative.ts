@@ -59,6 +59,8 @@ export function checkNarrative(div: string): NarrativeProblem[] {
 }
 
 function isActiveUrl(value: string, element: string): boolean {
+  // Browsers ignore whitespace and control characters inside a URL scheme (`java\tscript:`).
+  // eslint-disable-next-line no-control-regex
   const url = decodeEntities(value).replace(/[\s\u0000-\u001f]/g, '').toLowerCase();
   if (url.startsWith('javascript:') || url.startsWith('vbscript:')) return true;
   return url.startsWith('data:') && !(element === 'img' && /^data:image\/(png|gif|jpeg|webp);/.test(url));

@@ -266,7 +266,7 @@ class SqliteQueries {
       params.push(request.id);
     }
     if (request.since) {
-      clauses.push('last_updated_ms > ?');
+      clauses.push('last_updated_ms >= ?');
       params.push(Date.parse(request.since));
     }
     if (request.at) {
