@@ -91,6 +91,15 @@ function planEntries(bundle: Bundle, baseUrl: string): PlannedEntry[] {
       return;
     }
     try {
+      for (const [name, value] of [
+        ['request.ifNoneExist', entry.request?.ifNoneExist],
+        ['request.ifMatch', entry.request?.ifMatch],
+        ['fullUrl', entry.fullUrl],
+      ] as const) {
+        if (value !== undefined && typeof value !== 'string') {
+          throw fhirError('invalid-bundle', `${name} must be a string`, `${where}.${name}`);
+        }
+      }
       const parsedUrl = parseEntryUrl(url, baseUrl, `${where}.request.url`);
       if ((method === 'POST' || method === 'PUT') && !entry.resource) {
         throw fhirError('invalid-bundle', `A ${method} entry needs a resource`, `${where}.resource`);
@@ -140,6 +149,7 @@ async function processTransaction(
       await run(entry);
     }
     const referenceMap = await resolveIdentities(tx, entries);
+    assertNoResolvedOverlap(entries, out);
     for (const entry of entries) {
       if (entry.resource) {
         entry.resource = rewriteReferences(
@@ -222,6 +232,36 @@ function assertNoDuplicateIdentities(entries: PlannedEntry[]): void {
       }
       targets.set(target, entry.index);
     }
+  }
+}
+
+/**
+ * Once conditional updates and deletes are resolved, no two entries may change the same resource:
+ * "If any resource identities (including resolved identities from conditional update/delete)
+ * overlap in steps 1-3, then the transaction SHALL fail" (https://hl7.org/fhir/R4/http.html#trules).
+ */
+function assertNoResolvedOverlap(entries: PlannedEntry[], deletes: Map<number, RestResult>): void {
+  const seen = new Map<string, number>();
+  for (const entry of entries) {
+    const id =
+      entry.method === 'PUT'
+        ? entry.targetId
+        : entry.method === 'DELETE'
+          ? (entry.url.id ?? deletes.get(entry.index)?.version?.id)
+          : undefined;
+    if (!id) {
+      continue;
+    }
+    const target = `${entry.url.resourceType}/${id}`;
+    const first = seen.get(target);
+    if (first !== undefined) {
+      throw fhirError(
+        'duplicate-bundle-entry',
+        `Entries ${first} and ${entry.index} both change ${target}`,
+        `Bundle.entry[${entry.index}].request.url`,
+      );
+    }
+    seen.set(target, entry.index);
   }
 }
 

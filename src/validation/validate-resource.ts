@@ -24,6 +24,11 @@ export function assertValidResource(resource: Resource, expressionPrefix = ''): 
 
 export function validateResourceStructure(resource: Resource): OperationOutcomeIssue[] {
   loadFhirDefinitions();
+  // Medplum skips `{}` and `[]` wherever they appear (even as a string or an array), so check first.
+  const empty = emptyValueIssues(resource, resource.resourceType);
+  if (empty.length > 0) {
+    return empty;
+  }
   try {
     medplumValidate(resource);
     return [];
@@ -34,6 +39,35 @@ export function validateResourceStructure(resource: Resource): OperationOutcomeI
     }
     throw err;
   }
+}
+
+/**
+ * Every FHIR element has a value or children (ele-1) and strings are non-empty
+ * (https://hl7.org/fhir/R4/datatypes.html#string, https://hl7.org/fhir/R4/json.html): `{}`, `[]`
+ * and `""` are invalid anywhere. `null` is left to Medplum (allowed only in primitive arrays).
+ */
+function emptyValueIssues(value: unknown, path: string): OperationOutcomeIssue[] {
+  const empty =
+    value === '' ||
+    (Array.isArray(value) && value.length === 0) ||
+    (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0);
+  if (empty) {
+    return [
+      {
+        severity: 'error',
+        code: 'structure',
+        details: { text: 'Empty objects, arrays and strings are not allowed' },
+        expression: [path],
+      },
+    ];
+  }
+  if (Array.isArray(value)) {
+    return value.flatMap((v, i) => emptyValueIssues(v, `${path}[${i}]`));
+  }
+  if (typeof value === 'object' && value !== null) {
+    return Object.entries(value).flatMap(([k, v]) => emptyValueIssues(v, `${path}.${k}`));
+  }
+  return [];
 }
 
 /** R4's base64Binary regex allows whitespace (`(\s*([0-9a-zA-Z\+\=]){4}\s*)+`); Medplum's does not. */
