@@ -6,10 +6,19 @@ import { fhirRoutes } from './http/fhir-routes.js';
 import { readFhirBody } from './http/read-body.js';
 import { requestLog } from './http/request-log.js';
 import { sendJson } from './http/send.js';
+import type { Organization, Reference } from '@medplum/fhirtypes';
+import { referralWorkflow } from './referral/referral-workflow.js';
+import type { RestServices } from './rest/write-context.js';
 import type { FhirStore } from './store/fhir-store.js';
+import type { ResourceValidator } from './validation/resource-validator.js';
 
 export interface AppDeps {
   store: FhirStore;
+  /** Built once (terminology and profiles compiled) and shared. */
+  validator: ResourceValidator;
+  /** The practice that receives referrals (see referral/practice.ts). */
+  practice: Reference<Organization>;
+  now?: () => string;
   logger: Logger;
   bodyLimitBytes: number;
   baseUrl?: string;
@@ -18,6 +27,7 @@ export interface AppDeps {
 
 /** Builds the Express app from its dependencies: no globals and no listen, so tests can use it directly. */
 export function createApp(deps: AppDeps): Express {
+  const services = createServices(deps);
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -40,6 +50,7 @@ export function createApp(deps: AppDeps): Express {
     '/fhir',
     fhirRoutes({
       store: deps.store,
+      services,
       baseUrl: deps.baseUrl ? `${deps.baseUrl}` : undefined,
       server: { name: 'pt-referral-fhir', version: deps.version, startedAt: new Date().toISOString() },
     }),
@@ -53,6 +64,15 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(errorHandler(deps.logger));
   return app;
+}
+
+/** The FHIR server's collaborators: the validator and the referral workflow's hooks. */
+export function createServices(deps: Pick<AppDeps, 'validator' | 'practice' | 'now'>): RestServices {
+  return {
+    validator: deps.validator,
+    hooks: [referralWorkflow({ practice: deps.practice })],
+    now: deps.now ?? (() => new Date().toISOString()),
+  };
 }
 
 /**

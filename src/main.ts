@@ -1,10 +1,12 @@
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { createApp } from './app.js';
+import { createApp, createServices } from './app.js';
 import { ConfigError, loadConfig } from './config/config.js';
 import { loadFhirDefinitions } from './fhir/definitions.js';
 import { createLogger } from './logging.js';
+import { ensurePractice } from './referral/practice.js';
 import { openStore } from './store/open-store.js';
+import { ResourceValidator } from './validation/resource-validator.js';
 
 /** Composition root: config, store, HTTP server, graceful shutdown. */
 async function main(): Promise<void> {
@@ -24,9 +26,17 @@ async function main(): Promise<void> {
   const version = (
     JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
   ).version;
+  const validator = new ResourceValidator();
+  const practice = await ensurePractice(
+    store,
+    createServices({ validator, practice: { reference: `Organization/${config.practiceOrganizationId}` } }),
+    { organizationId: config.practiceOrganizationId, name: config.practiceName },
+  );
   const app = createApp({
     store,
     logger,
+    validator,
+    practice,
     bodyLimitBytes: config.bodyLimitBytes,
     baseUrl: config.baseUrl,
     version,

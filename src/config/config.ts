@@ -11,6 +11,9 @@ export interface Config {
   bodyLimitBytes: number;
   /** Public base URL of the FHIR endpoint; derived from each request's Host when unset. */
   baseUrl?: string;
+  /** The practice's Organization id and name (created on first start). */
+  practiceOrganizationId: string;
+  practiceName: string;
 }
 
 export class ConfigError extends Error {}
@@ -43,7 +46,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       1 << 30,
     ),
     baseUrl,
+    practiceOrganizationId: parseId(env.PRACTICE_ORGANIZATION_ID ?? 'practice', 'PRACTICE_ORGANIZATION_ID'),
+    practiceName: env.PRACTICE_NAME ?? 'Physical Therapy Practice',
   };
+}
+
+function parseId(value: string, name: string): string {
+  if (!/^[A-Za-z0-9\-.]{1,64}$/.test(value)) {
+    throw new ConfigError(`${name} must be a FHIR id (1-64 of A-Z a-z 0-9 - .)`);
+  }
+  return value;
 }
 
 function parseInteger(value: string, name: string, min: number, max: number): number {

@@ -1,6 +1,8 @@
 import { Router, type Request, type Response } from 'express';
 import { fhirError } from '../fhir/errors.js';
 import { processBundle } from '../rest/bundle-interaction.js';
+import { processMessage } from '../rest/process-message.js';
+import { validateOperation } from '../rest/validate-operation.js';
 import { buildCapabilityStatement, type ServerInfo } from '../rest/capability-statement.js';
 import { readHistory, readResource, vreadResource } from '../rest/read-interactions.js';
 import { searchResources } from '../rest/search-interaction.js';
@@ -13,11 +15,13 @@ import {
   updateResource,
 } from '../rest/write-interactions.js';
 import type { FhirStore } from '../store/fhir-store.js';
+import { runWrite, type RestServices } from '../rest/write-context.js';
 import { readPreferences } from './prefer.js';
 import { sendJson, sendResult } from './send.js';
 
 export interface FhirRouteDeps {
   store: FhirStore;
+  services: RestServices;
   /** Public base URL of the FHIR endpoint, or undefined to derive it from each request. */
   baseUrl?: string;
   server: Omit<ServerInfo, 'baseUrl'>;
@@ -28,7 +32,7 @@ export interface FhirRouteDeps {
  * an interaction in `rest/` and its result back; they hold no FHIR rules of their own.
  */
 export function fhirRoutes(deps: FhirRouteDeps): Router {
-  const { store } = deps;
+  const { store, services } = deps;
   const router = Router({ strict: false });
   const base = (req: Request): string => deps.baseUrl ?? `${req.protocol}://${req.get('host')}${req.baseUrl}`;
   const query = (req: Request): [string, string][] => {
@@ -49,7 +53,7 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
 
   router.post('/', async (req, res) => {
     const prefer = readPreferences(req);
-    const bundle = await processBundle(store, body(req), {
+    const bundle = await processBundle(store, services, body(req), {
       baseUrl: base(req),
       returnMinimal: prefer.return === 'minimal',
     });
@@ -96,14 +100,33 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
   });
 
   router.post('/:type', async (req, res) => {
+    if (param(req, 'type') === '$process-message') {
+      sendJson(res, 200, await processMessage(store, services, body(req), base(req)));
+      return;
+    }
     const prefer = readPreferences(req);
     const ifNoneExist = header(req, 'if-none-exist');
     const resource = body(req);
-    const result = await store.transaction((tx) =>
-      createResource(tx, param(req, 'type'), resource, { ifNoneExist }),
+    const result = await runWrite(store, services, (ctx) =>
+      createResource(ctx, param(req, 'type'), resource, { ifNoneExist }),
     );
     sendResult(req, res, result, prefer, base(req));
   });
+
+  const validate = (req: Request, res: Response, id?: string): void => {
+    if (param(req, 'operation') !== '$validate') {
+      throw fhirError('unknown-route', `No operation ${param(req, 'operation').slice(0, 64)} on ${param(req, 'type')}`);
+    }
+    const outcome = validateOperation(services.validator, {
+      resourceType: param(req, 'type'),
+      id,
+      body: body(req),
+      queryProfile: new URLSearchParams(query(req)).get('profile') ?? undefined,
+    });
+    sendJson(res, 200, outcome);
+  };
+  router.post('/:type/:operation', (req, res) => validate(req, res));
+  router.post('/:type/:id/:operation', (req, res) => validate(req, res, param(req, 'id')));
 
   router.put('/:type', async (req, res) => {
     const criteria = query(req);
@@ -114,8 +137,8 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
       );
     }
     const resource = body(req);
-    const result = await store.transaction((tx) =>
-      conditionalUpdate(tx, param(req, 'type'), new URLSearchParams(criteria).toString(), resource, {
+    const result = await runWrite(store, services, (ctx) =>
+      conditionalUpdate(ctx, param(req, 'type'), new URLSearchParams(criteria).toString(), resource, {
         ifMatch: header(req, 'if-match'),
       }),
     );
@@ -130,8 +153,8 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
         'DELETE needs a resource id or search criteria (conditional delete)',
       );
     }
-    const result = await store.transaction((tx) =>
-      conditionalDelete(tx, param(req, 'type'), new URLSearchParams(criteria).toString()),
+    const result = await runWrite(store, services, (ctx) =>
+      conditionalDelete(ctx, param(req, 'type'), new URLSearchParams(criteria).toString()),
     );
     sendResult(req, res, result, readPreferences(req), base(req));
   });
@@ -148,8 +171,8 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
 
   router.put('/:type/:id', async (req, res) => {
     const resource = body(req);
-    const result = await store.transaction((tx) =>
-      updateResource(tx, param(req, 'type'), param(req, 'id'), resource, {
+    const result = await runWrite(store, services, (ctx) =>
+      updateResource(ctx, param(req, 'type'), param(req, 'id'), resource, {
         ifMatch: header(req, 'if-match'),
       }),
     );
@@ -157,7 +180,8 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
   });
 
   router.delete('/:type/:id', async (req, res) => {
-    const result = await store.transaction((tx) => deleteResource(tx, param(req, 'type'), param(req, 'id')));
+    const result = await runWrite(store, services, (ctx) =>
+      deleteResource(ctx, param(req, 'type'), param(req, 'id')));
     sendResult(req, res, result, readPreferences(req), base(req));
   });
 

@@ -1,6 +1,7 @@
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
 import { FhirError, fhirError, type IssueInput } from '../fhir/errors.js';
-import type { FhirStore, StoreTransaction } from '../store/fhir-store.js';
+import type { FhirStore } from '../store/fhir-store.js';
+import { toFhirError } from '../validation/resource-validator.js';
 import { findConditionalMatches } from './conditional.js';
 import { parseEntryUrl, type EntryUrl } from './entry-url.js';
 import { readResource, vreadResource } from './read-interactions.js';
@@ -12,8 +13,10 @@ import {
   conditionalUpdate,
   createResource,
   deleteResource,
+  identityCriteria,
   updateResource,
 } from './write-interactions.js';
+import { newWriteContext, runBeforeCommit, type RestServices, type WriteContext } from './write-context.js';
 
 /**
  * Batch and transaction Bundles at `POST [base]` (https://hl7.org/fhir/R4/http.html#transaction).
@@ -39,6 +42,8 @@ interface PlannedEntry {
   targetId?: string;
   /** Set when If-None-Exist found the resource already there. */
   existing?: RestResult;
+  /** Recognised as a re-send by a hook's identity criteria (not the client's ifNoneExist). */
+  resent?: boolean;
 }
 
 /** Processing order mandated for transactions: DELETE, POST, PUT/PATCH, then GET/HEAD. */
@@ -46,15 +51,22 @@ const ORDER: Record<Method, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GE
 
 export async function processBundle(
   store: FhirStore,
+  services: RestServices,
   body: unknown,
   request: BundleRequest,
 ): Promise<Bundle> {
   const bundle = assertBundle(body);
   const entries = planEntries(bundle, request.baseUrl);
   if (bundle.type === 'transaction') {
-    return processTransaction(store, entries, request);
+    // One validation stage for the whole transaction, so the client hears of every problem at once.
+    const result = services.validator.validate(bundle);
+    if (result.failure) {
+      throw toFhirError(result, result.failure);
+    }
+    return processTransaction(store, services, entries, request);
   }
-  return processBatch(store, entries, request);
+  // Batch entries stand alone: each is validated, and may fail, by itself.
+  return processBatch(store, services, entries, request);
 }
 
 function assertBundle(body: unknown): Bundle {
@@ -129,15 +141,17 @@ function planEntries(bundle: Bundle, baseUrl: string): PlannedEntry[] {
 
 async function processTransaction(
   store: FhirStore,
+  services: RestServices,
   entries: PlannedEntry[],
   request: BundleRequest,
 ): Promise<Bundle> {
   assertNoDuplicateIdentities(entries);
   const results = await store.transaction(async (tx) => {
+    const ctx = newWriteContext(tx, services);
     const out = new Map<number, RestResult>();
     const run = async (entry: PlannedEntry): Promise<void> => {
       try {
-        out.set(entry.index, await executeEntry(tx, entry, request.baseUrl));
+        out.set(entry.index, await executeEntry(ctx, entry, request.baseUrl, true));
       } catch (err) {
         throw prefixError(err, `Bundle.entry[${entry.index}]`);
       }
@@ -148,8 +162,9 @@ async function processTransaction(
     for (const entry of ordered.filter((e) => e.method === 'DELETE')) {
       await run(entry);
     }
-    const referenceMap = await resolveIdentities(tx, entries);
+    const referenceMap = await resolveIdentities(ctx, entries);
     assertNoResolvedOverlap(entries, out);
+    reuseResentReferralContext(entries, referenceMap);
     for (const entry of entries) {
       if (entry.resource) {
         entry.resource = rewriteReferences(
@@ -162,6 +177,7 @@ async function processTransaction(
     for (const entry of ordered.filter((e) => e.method !== 'DELETE')) {
       await run(entry);
     }
+    await runBeforeCommit(ctx);
     return out;
   });
   return {
@@ -173,6 +189,7 @@ async function processTransaction(
 
 async function processBatch(
   store: FhirStore,
+  services: RestServices,
   entries: PlannedEntry[],
   request: BundleRequest,
 ): Promise<Bundle> {
@@ -180,7 +197,8 @@ async function processBatch(
   for (const entry of entries) {
     try {
       const result = await store.transaction(async (tx) => {
-        await resolveIdentities(tx, [entry]);
+        const ctx = newWriteContext(tx, services);
+        await resolveIdentities(ctx, [entry]);
         if (entry.resource) {
           entry.resource = rewriteReferences(
             entry.resource,
@@ -188,7 +206,9 @@ async function processBatch(
             `Bundle.entry[${entry.index}].resource`,
           );
         }
-        return executeEntry(tx, entry, request.baseUrl);
+        const entryResult = await executeEntry(ctx, entry, request.baseUrl, false);
+        await runBeforeCommit(ctx);
+        return entryResult;
       });
       responses.push(responseEntry(result, request));
     } catch (err) {
@@ -269,23 +289,17 @@ function assertNoResolvedOverlap(entries: PlannedEntry[], deletes: Map<number, R
  * Decides the id behind every entry that creates or updates, before anything is written, so
  * references to `fullUrl`s (often `urn:uuid:`) can be rewritten to `Type/id`.
  */
-async function resolveIdentities(
-  tx: StoreTransaction,
-  entries: PlannedEntry[],
-): Promise<Map<string, string>> {
+async function resolveIdentities(ctx: WriteContext, entries: PlannedEntry[]): Promise<Map<string, string>> {
+  const { tx } = ctx;
   const map = new Map<string, string>();
   for (const entry of entries) {
     const type = entry.url.resourceType;
     const where = `Bundle.entry[${entry.index}]`;
     if (entry.method === 'POST') {
       assertResourceType(type);
-      if (entry.ifNoneExist) {
-        const matches = await findConditionalMatches(
-          tx,
-          type,
-          entry.ifNoneExist,
-          `${where}.request.ifNoneExist`,
-        );
+      const criteria = entry.ifNoneExist ?? (entry.resource ? identityCriteria(ctx, entry.resource) : undefined);
+      if (criteria) {
+        const matches = await findConditionalMatches(tx, type, criteria, `${where}.request.ifNoneExist`);
         if (matches.length > 1) {
           throw fhirError(
             'multiple-matches',
@@ -297,6 +311,7 @@ async function resolveIdentities(
         if (match?.id) {
           entry.targetId = match.id;
           entry.existing = { status: 200, resource: match, version: await tx.read(type, match.id) };
+          entry.resent = entry.ifNoneExist === undefined;
         }
       }
       entry.targetId ??= newId();
@@ -324,8 +339,9 @@ async function resolveIdentities(
   return map;
 }
 
-async function executeEntry(tx: StoreTransaction, entry: PlannedEntry, baseUrl: string): Promise<RestResult> {
+async function executeEntry(ctx: WriteContext, entry: PlannedEntry, baseUrl: string, validated: boolean): Promise<RestResult> {
   const { url } = entry;
+  const { tx } = ctx;
   const expression = `Bundle.entry[${entry.index}].resource`;
   switch (entry.method) {
     case 'POST':
@@ -338,22 +354,23 @@ async function executeEntry(tx: StoreTransaction, entry: PlannedEntry, baseUrl: 
       }
       return (
         entry.existing ??
-        createResource(tx, url.resourceType, entry.resource, { id: entry.targetId, expression })
+        createResource(ctx, url.resourceType, entry.resource, { id: entry.targetId, expression, validated, identityResolved: true })
       );
     case 'PUT':
       if (url.id) {
-        return updateResource(tx, url.resourceType, url.id, entry.resource, {
+        return updateResource(ctx, url.resourceType, url.id, entry.resource, {
           ifMatch: entry.ifMatch,
           expression,
+          validated,
         });
       }
       if (url.query !== undefined) {
         return conditionalUpdate(
-          tx,
+          ctx,
           url.resourceType,
           url.query,
           { ...entry.resource, id: entry.targetId },
-          { ifMatch: entry.ifMatch, expression },
+          { ifMatch: entry.ifMatch, expression, validated },
         );
       }
       throw fhirError(
@@ -363,10 +380,10 @@ async function executeEntry(tx: StoreTransaction, entry: PlannedEntry, baseUrl: 
       );
     case 'DELETE':
       if (url.id) {
-        return deleteResource(tx, url.resourceType, url.id);
+        return deleteResource(ctx, url.resourceType, url.id);
       }
       if (url.query !== undefined) {
-        return conditionalDelete(tx, url.resourceType, url.query);
+        return conditionalDelete(ctx, url.resourceType, url.query);
       }
       throw fhirError(
         'invalid-bundle',
@@ -488,4 +505,37 @@ function prefixError(err: unknown, prefix: string): unknown {
   }));
   const rebuilt = new FhirError(inputs[0] as IssueInput, inputs.slice(1));
   return rebuilt.status === err.status ? rebuilt : err;
+}
+
+/**
+ * A re-sent referral Bundle (its ServiceRequest recognised by identifier) must not store its
+ * supporting resources again. Entries the new ServiceRequest references are paired, by their place
+ * in the ServiceRequest, with what the stored referral references there, and reuse it.
+ */
+function reuseResentReferralContext(entries: PlannedEntry[], referenceMap: Map<string, string>): void {
+  for (const referral of entries.filter((e) => e.resent && e.resource && e.existing?.resource)) {
+    const pairs = new Map<string, string>();
+    pairReferences(referral.resource, referral.existing?.resource, pairs);
+    for (const entry of entries) {
+      const existing = entry.fullUrl ? pairs.get(entry.fullUrl) : undefined;
+      if (entry.method !== 'POST' || entry.existing || !existing) continue;
+      const [type, id] = existing.split('/');
+      if (type !== entry.url.resourceType || !id) continue;
+      entry.targetId = id;
+      entry.existing = { status: 200 };
+      referenceMap.set(entry.fullUrl as string, existing);
+    }
+  }
+}
+
+function pairReferences(fresh: unknown, stored: unknown, out: Map<string, string>): void {
+  if (Array.isArray(fresh) && Array.isArray(stored)) {
+    fresh.forEach((f, i) => pairReferences(f, stored[i], out));
+  } else if (typeof fresh === 'object' && fresh !== null && typeof stored === 'object' && stored !== null) {
+    for (const [k, v] of Object.entries(fresh)) {
+      const s = (stored as Record<string, unknown>)[k];
+      if (k === 'reference' && typeof v === 'string' && typeof s === 'string') out.set(v, s);
+      else pairReferences(v, s, out);
+    }
+  }
 }

@@ -1,7 +1,8 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { FhirError, fhirError } from '../fhir/errors.js';
 import { extractIndexRows, type SearchIndexRows } from '../fhir/search/index-rows.js';
-import { assertValidResource } from '../validation/validate-resource.js';
+import type { ResourceValidator } from '../validation/resource-validator.js';
+import { toFhirError } from '../validation/resource-validator.js';
 
 export interface PreparedResource {
   resource: Resource;
@@ -15,10 +16,12 @@ export interface PreparedResource {
  * its search index rows computed.
  */
 export function prepareResource(
+  validator: ResourceValidator,
   body: unknown,
   expectedType: string,
   id: string,
   expression = '',
+  options: { skipValidation?: boolean } = {},
 ): PreparedResource {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw fhirError(
@@ -40,6 +43,23 @@ export function prepareResource(
   if (resource.meta && Object.keys(resource.meta).length === 0) {
     delete resource.meta;
   }
-  assertValidResource(resource, expression);
+  if (!options.skipValidation) {
+    const result = validator.validate(resource);
+    if (result.failure) {
+      throw toFhirError(withPrefix(result, expression, resource.resourceType), result.failure);
+    }
+  }
   return { resource, index: extractIndexRows(resource) };
+}
+
+/** Issues about a Bundle entry's resource name it from the Bundle: `Bundle.entry[2].resource.name`. */
+function withPrefix<T extends { issues: { expression?: string[] }[] }>(result: T, prefix: string, resourceType: string): T {
+  if (!prefix) return result;
+  return {
+    ...result,
+    issues: result.issues.map((issue) => ({
+      ...issue,
+      expression: issue.expression?.map((e) => (e.startsWith(resourceType) ? `${prefix}${e.slice(resourceType.length)}` : e)),
+    })),
+  };
 }

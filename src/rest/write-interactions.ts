@@ -1,33 +1,42 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { fhirError } from '../fhir/errors.js';
-import type { StoreTransaction } from '../store/fhir-store.js';
+import type { StoredVersion } from '../store/fhir-store.js';
 import { findConditionalMatches } from './conditional.js';
-import { prepareResource } from './prepare-resource.js';
+import { prepareResource, type PreparedResource } from './prepare-resource.js';
 import { assertResourceType, assertValidId, newId } from './resource-identity.js';
 import type { RestResult } from './rest-result.js';
+import type { WriteContext } from './write-context.js';
 
 /**
  * The write interactions of https://hl7.org/fhir/R4/http.html, each run inside a store
- * transaction handed in by the caller (a single request, or one entry of a transaction Bundle).
+ * transaction handed in by the caller (a single request, or one entry of a transaction Bundle),
+ * with the domain hooks (`WriteContext.services.hooks`) taking part in it.
  */
 export interface CreateOptions {
   ifNoneExist?: string;
+  /** The Bundle has been validated as a whole already. */
+  validated?: boolean;
+  /** A transaction Bundle already looked for an existing copy. */
+  identityResolved?: boolean;
   /** Pre-assigned id (transaction Bundles assign ids before processing, to rewrite references). */
   id?: string;
   expression?: string;
 }
 
 export async function createResource(
-  tx: StoreTransaction,
+  ctx: WriteContext,
   resourceType: string,
   body: unknown,
   options: CreateOptions = {},
 ): Promise<RestResult> {
   assertResourceType(resourceType);
   const id = options.id ?? newId();
-  const prepared = prepareResource(body, resourceType, id, options.expression);
-  if (options.ifNoneExist) {
-    const matches = await findConditionalMatches(tx, resourceType, options.ifNoneExist, 'If-None-Exist');
+  const prepared = prepareResource(ctx.services.validator, body, resourceType, id, options.expression, {
+    skipValidation: options.validated,
+  });
+  const ifNoneExist = options.ifNoneExist ?? (options.identityResolved ? undefined : identityCriteria(ctx, prepared.resource));
+  if (ifNoneExist) {
+    const matches = await findConditionalMatches(ctx.tx, resourceType, ifNoneExist, 'If-None-Exist');
     if (matches.length > 1) {
       throw fhirError(
         'multiple-matches',
@@ -37,21 +46,22 @@ export async function createResource(
     }
     const existing = matches[0];
     if (existing?.id) {
-      const version = await tx.read(resourceType, existing.id);
+      const version = await ctx.tx.read(resourceType, existing.id);
       return { status: 200, resource: existing, version };
     }
   }
-  const version = await tx.write({ resourceType, id, resource: prepared.resource, index: prepared.index });
+  const version = await writeWithHooks(ctx, resourceType, id, prepared, undefined, options);
   return { status: 201, resource: version.resource, version, written: true };
 }
 
 export interface UpdateOptions {
   ifMatch?: string;
+  validated?: boolean;
   expression?: string;
 }
 
 export async function updateResource(
-  tx: StoreTransaction,
+  ctx: WriteContext,
   resourceType: string,
   id: string,
   body: unknown,
@@ -77,8 +87,10 @@ export async function updateResource(
       );
     }
   }
-  const prepared = prepareResource(body, resourceType, id, options.expression);
-  const current = await tx.read(resourceType, id);
+  const prepared = prepareResource(ctx.services.validator, body, resourceType, id, options.expression, {
+    skipValidation: options.validated,
+  });
+  const current = await ctx.tx.read(resourceType, id);
   if (options.ifMatch !== undefined) {
     const expected = parseEtag(options.ifMatch);
     if (!current || current.deleted || current.versionId !== expected) {
@@ -89,20 +101,20 @@ export async function updateResource(
       );
     }
   }
-  const version = await tx.write({ resourceType, id, resource: prepared.resource, index: prepared.index });
+  const version = await writeWithHooks(ctx, resourceType, id, prepared, current, options);
   const created = !current || current.deleted;
   return { status: created ? 201 : 200, resource: version.resource, version, written: true };
 }
 
 export async function conditionalUpdate(
-  tx: StoreTransaction,
+  ctx: WriteContext,
   resourceType: string,
   criteria: string,
   body: unknown,
   options: UpdateOptions = {},
 ): Promise<RestResult> {
   assertResourceType(resourceType);
-  const matches = await findConditionalMatches(tx, resourceType, criteria, 'url');
+  const matches = await findConditionalMatches(ctx.tx, resourceType, criteria, 'url');
   if (matches.length > 1) {
     throw fhirError(
       'multiple-matches',
@@ -120,24 +132,24 @@ export async function conditionalUpdate(
         `${resourceType}.id`,
       );
     }
-    return updateResource(tx, resourceType, match.id, { ...(body as object), id: match.id }, options);
+    return updateResource(ctx, resourceType, match.id, { ...(body as object), id: match.id }, options);
   }
   // No match: create, keeping a client-supplied id (https://hl7.org/fhir/R4/http.html#cond-update).
   if (bodyId !== undefined) {
     assertValidId(String(bodyId), `${resourceType}.id`);
-    return updateResource(tx, resourceType, String(bodyId), body, options);
+    return updateResource(ctx, resourceType, String(bodyId), body, options);
   }
-  return createResource(tx, resourceType, body, { expression: options.expression });
+  return createResource(ctx, resourceType, body, { expression: options.expression, validated: options.validated });
 }
 
 export async function deleteResource(
-  tx: StoreTransaction,
+  ctx: WriteContext,
   resourceType: string,
   id: string,
 ): Promise<RestResult> {
   assertResourceType(resourceType);
   assertValidId(id, 'id');
-  const current = await tx.read(resourceType, id);
+  const current = await ctx.tx.read(resourceType, id);
   if (!current) {
     // "Upon successful deletion, or if the resource does not exist at all, the server should
     // return ... 204 No Content" (https://hl7.org/fhir/R4/http.html#delete).
@@ -147,17 +159,20 @@ export async function deleteResource(
     // Deleting a deleted resource succeeds and writes nothing (https://hl7.org/fhir/R4/http.html#delete).
     return { status: 204, version: current };
   }
-  const version = await tx.write({ resourceType, id, deleted: true });
+  const version = await ctx.tx.write({ resourceType, id, deleted: true });
+  for (const hook of ctx.services.hooks) {
+    await hook.afterWrite?.(ctx, version, current);
+  }
   return { status: 204, version, written: true };
 }
 
 export async function conditionalDelete(
-  tx: StoreTransaction,
+  ctx: WriteContext,
   resourceType: string,
   criteria: string,
 ): Promise<RestResult> {
   assertResourceType(resourceType);
-  const matches = await findConditionalMatches(tx, resourceType, criteria, 'url');
+  const matches = await findConditionalMatches(ctx.tx, resourceType, criteria, 'url');
   if (matches.length > 1) {
     throw fhirError(
       'multiple-matches',
@@ -169,7 +184,7 @@ export async function conditionalDelete(
   if (!match?.id) {
     return { status: 204 };
   }
-  return deleteResource(tx, resourceType, match.id);
+  return deleteResource(ctx, resourceType, match.id);
 }
 
 /** Accepts `W/"3"`, `"3"` and `3`. */
@@ -178,4 +193,38 @@ export function parseEtag(etag: string): string {
     .trim()
     .replace(/^W\//, '')
     .replace(/^"(.*)"$/, '$1');
+}
+
+/** Runs the hooks around one write: they may refuse it, adjust it, and react to it. */
+async function writeWithHooks(
+  ctx: WriteContext,
+  resourceType: string,
+  id: string,
+  original: PreparedResource,
+  previous: StoredVersion | undefined,
+  options: { expression?: string; validated?: boolean },
+): Promise<StoredVersion> {
+  let toStore = original.resource;
+  for (const hook of ctx.services.hooks) {
+    const replaced = await hook.beforeWrite?.(ctx, { resourceType, id, resource: toStore, previous });
+    if (replaced) toStore = replaced;
+  }
+  const prepared =
+    toStore === original.resource
+      ? original
+      : prepareResource(ctx.services.validator, toStore, resourceType, id, options.expression);
+  const version = await ctx.tx.write({ resourceType, id, resource: prepared.resource, index: prepared.index });
+  for (const hook of ctx.services.hooks) {
+    await hook.afterWrite?.(ctx, version, previous);
+  }
+  return version;
+}
+
+/** Criteria a hook gives to recognise a re-sent resource (e.g. a referral by its identifier). */
+export function identityCriteria(ctx: WriteContext, resource: Resource): string | undefined {
+  for (const hook of ctx.services.hooks) {
+    const criteria = hook.identityCriteria?.(resource);
+    if (criteria) return criteria;
+  }
+  return undefined;
 }

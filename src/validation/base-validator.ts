@@ -55,19 +55,32 @@ function compile(expression: string): FhirPathAtom | null {
 }
 
 export function validateBaseR4(resource: Resource, terminology: Terminology): BaseValidationIssue[] {
+  // Medplum skips `{}`, `[]` and `""` wherever they appear (even where a string or an array
+  // belongs), and later stages would trip on them: report them first, alone.
+  const empty = emptyValueIssues(resource, resource.resourceType);
+  if (empty.length > 0) {
+    return empty;
+  }
   const issues: BaseValidationIssue[] = [];
   try {
-    validateResource(resource);
+    // Medplum returns warnings when it finds no error; one of them is a real base-R4 error.
+    for (const warning of validateResource(resource)) {
+      if (isWrongReferenceTarget(warning)) {
+        issues.push({ ...warning, severity: 'error', code: 'structure', kind: 'structure' });
+      }
+    }
   } catch (err) {
     if (!(err instanceof OperationOutcomeError)) throw err;
     for (const issue of err.outcome.issue ?? []) {
-      if (!isMedplumFalsePositive(resource, issue)) {
+      if (isWrongReferenceTarget(issue)) {
+        issues.push({ ...issue, severity: 'error', code: 'structure', kind: 'structure' });
+      } else if (issue.severity !== 'warning' && !isMedplumFalsePositive(resource, issue)) {
         issues.push({ ...issue, kind: issue.code === 'invariant' ? 'invariant' : 'structure' });
       }
     }
   }
   const root = toTypedValue(resource);
-  const visitor = new GapVisitor(root, terminology, issues);
+  const visitor = new GapVisitor(root, terminology, issues, bundleEntryTypes(resource));
   try {
     crawlTypedValue(root, visitor, { initialPath: resource.resourceType });
   } catch {
@@ -83,6 +96,8 @@ class GapVisitor implements CrawlerVisitor {
     private readonly root: TypedValue,
     private readonly terminology: Terminology,
     private readonly issues: BaseValidationIssue[],
+    /** fullUrl → resourceType of a Bundle's entries, to type-check `urn:uuid:` references. */
+    private readonly entryTypes: Map<string, string>,
   ) {}
 
   onEnterResource(_path: string, value: TypedValue & { path: string }): void {
@@ -137,6 +152,9 @@ class GapVisitor implements CrawlerVisitor {
         if (element.binding?.strength === 'required' && element.binding.valueSet) {
           this.checkBinding(value, element);
         }
+        if (value.type === 'Reference') {
+          this.checkBundleReferenceTarget(value, element);
+        }
       }
     }
   }
@@ -146,6 +164,11 @@ class GapVisitor implements CrawlerVisitor {
     const v = value.value as unknown;
     if (typeof v === 'string' && v === '' && type !== 'xhtml') {
       this.push('structure', 'value', 'Primitive values must not be empty strings', path);
+      return;
+    }
+    if (typeof v === 'number' && (type === 'integer' || type === 'positiveInt' || type === 'unsignedInt') && Math.abs(v) > 2147483647) {
+      // R4 integers are 32-bit (https://hl7.org/fhir/R4/datatypes.html#integer).
+      this.push('structure', 'value', `${v} is outside the 32-bit range of an R4 ${type}`, path);
       return;
     }
     if (typeof v !== 'string') return;
@@ -176,6 +199,20 @@ class GapVisitor implements CrawlerVisitor {
       if (results.every((r) => r === 'invalid')) {
         this.push('binding', 'code-invalid', `None of the codings is in the required value set ${valueSet}`, value.path);
       }
+    }
+  }
+
+  /** Medplum types only literal references; one to another Bundle entry is typed by that entry. */
+  private checkBundleReferenceTarget(value: TypedValue & { path: string }, element: InternalSchemaElement): void {
+    const reference = (value.value as { reference?: unknown }).reference;
+    const target = typeof reference === 'string' ? this.entryTypes.get(reference) : undefined;
+    if (!target || !reference?.toString().startsWith('urn:')) return;
+    const allowed = element.type
+      .filter((t) => t.code === 'Reference')
+      .flatMap((t) => t.targetProfile ?? [])
+      .map((url) => url.slice(url.lastIndexOf('/') + 1));
+    if (allowed.length > 0 && !allowed.includes(target) && !allowed.includes('Resource')) {
+      this.push('structure', 'structure', `Invalid reference: got "${target}", expected "${allowed.join('", "')}"`, value.path);
     }
   }
 
@@ -255,6 +292,16 @@ function tryResourceSchema(resourceType: string): InternalTypeSchema | undefined
   }
 }
 
+/**
+ * Medplum reports a reference to a type the element does not allow as a warning; the R4
+ * definitions (and the reference validator) make it an error. Only literal `Type/id` references
+ * count: Medplum also "warns" on every `urn:uuid:` reference, which it cannot type.
+ */
+function isWrongReferenceTarget(issue: OperationOutcomeIssue): boolean {
+  const text = issue.details?.text ?? issue.diagnostics ?? '';
+  return /^Invalid reference: got "[A-Z][A-Za-z]+", expected/.test(text);
+}
+
 function isMedplumFalsePositive(resource: Resource, issue: OperationOutcomeIssue): boolean {
   // R4's base64Binary regex allows whitespace (`(\s*([0-9a-zA-Z\+\=]){4}\s*)+`); Medplum's does not.
   if (issue.details?.text === 'Invalid base64Binary format' && issue.expression?.[0]) {
@@ -276,4 +323,44 @@ function dedupe(issues: BaseValidationIssue[]): BaseValidationIssue[] {
     seen.add(key);
     return true;
   });
+}
+
+/**
+ * Every FHIR element has a value or children (ele-1) and strings are non-empty
+ * (https://hl7.org/fhir/R4/datatypes.html#string, https://hl7.org/fhir/R4/json.html): `{}`, `[]`
+ * and `""` are invalid anywhere. `null` is left to Medplum (allowed only in primitive arrays).
+ */
+function emptyValueIssues(value: unknown, path: string): BaseValidationIssue[] {
+  const empty =
+    value === '' ||
+    (Array.isArray(value) && value.length === 0) ||
+    (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0);
+  if (empty) {
+    return [
+      {
+        severity: 'error',
+        code: 'structure',
+        kind: 'structure',
+        details: { text: 'Empty objects, arrays and strings are not allowed' },
+        expression: [path],
+      },
+    ];
+  }
+  if (Array.isArray(value)) {
+    return value.flatMap((v, i) => emptyValueIssues(v, `${path}[${i}]`));
+  }
+  if (typeof value === 'object' && value !== null) {
+    return Object.entries(value).flatMap(([k, v]) => emptyValueIssues(v, `${path}.${k}`));
+  }
+  return [];
+}
+
+function bundleEntryTypes(resource: Resource): Map<string, string> {
+  const map = new Map<string, string>();
+  if (resource.resourceType === 'Bundle') {
+    for (const entry of (resource as { entry?: { fullUrl?: unknown; resource?: Resource }[] }).entry ?? []) {
+      if (typeof entry?.fullUrl === 'string' && entry.resource?.resourceType) map.set(entry.fullUrl, entry.resource.resourceType);
+    }
+  }
+  return map;
 }

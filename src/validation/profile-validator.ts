@@ -148,8 +148,8 @@ function checkBinding(value: TypedValue, valueSet: string, terminology: Terminol
   }
 }
 
-function referenceType(reference: string | undefined, context: ProfileContext): string | undefined {
-  if (!reference || reference.startsWith('#')) return undefined;
+function referenceType(reference: unknown, context: ProfileContext): string | undefined {
+  if (typeof reference !== 'string' || reference.startsWith('#')) return undefined;
   const inBundle = context.bundleTypes?.get(reference);
   if (inBundle) return inBundle;
   if (reference.startsWith('urn:')) return undefined;

@@ -47,7 +47,11 @@ export function extractIndexRows(resource: Resource): SearchIndexRows {
       continue;
     }
     for (const typed of values) {
-      addValue(rows, param.code, param.table, typed);
+      try {
+        addValue(rows, param.code, param.table, typed);
+      } catch {
+        // A value of an unexpected shape (validation should have refused it) is not indexed.
+      }
     }
   }
   return dedupe(rows);
