@@ -188,7 +188,7 @@ async function checkNewTask(ctx: WriteContext, task: Task): Promise<Resource | u
   if (!referralTask || !isReferralTask(referralTask)) {
     throw fhirError('business-rule', `Task/${target} is not a referral Task`, 'Task.focus');
   }
-  const allowed = isAllowedTransition(referralTask.status, 'cancelled', 'referrer');
+  const allowed = referralTask.status !== 'cancelled' && isAllowedTransition(referralTask.status, 'cancelled', 'referrer');
   return { ...task, status: allowed ? 'completed' : 'rejected', lastModified: ctx.services.now() } as Task;
 }
 
@@ -220,7 +220,7 @@ async function settleReferral(ctx: WriteContext, task: Task): Promise<void> {
 async function moveEpisodeForTask(ctx: WriteContext, task: Task): Promise<void> {
   const status = episodeStatusFor(task.status);
   if (!status) return;
-  for (const episode of await findAll<EpisodeOfCare>(ctx, 'EpisodeOfCare', `referral-request=${task.focus?.reference}`)) {
+  for (const episode of await findAll<EpisodeOfCare>(ctx, 'EpisodeOfCare', `incoming-referral=${task.focus?.reference}`)) {
     const moved = moveEpisode(episode, status, ctx.services.now());
     if (moved !== episode) await storeResource(ctx, moved);
   }

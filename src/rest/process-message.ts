@@ -47,8 +47,8 @@ export async function processMessage(store: FhirStore, services: RestServices, b
   };
   const response = await processBundle(store, services, transaction, { baseUrl, returnMinimal: true });
   const referralIndex = transaction.entry?.findIndex((e) => e.resource?.resourceType === 'ServiceRequest') ?? -1;
-  const location = response.entry?.[referralIndex]?.response?.location;
-  const referral = location?.split('/_history')[0];
+  // The stored referral, new or recognised as a re-send: the response entry's fullUrl names it.
+  const referral = response.entry?.[referralIndex]?.fullUrl?.slice(baseUrl.length + 1);
   return {
     resourceType: 'Bundle',
     type: 'message',

@@ -47,8 +47,9 @@ export function validateOperation(validator: ResourceValidator, request: Validat
 }
 
 function unpack(body: unknown): { resource: unknown; profile?: string; mode?: string } {
-  if (typeof body === 'object' && body !== null && (body as Resource).resourceType === 'Parameters') {
-    const params = (body as Parameters).parameter ?? [];
+  const params = (body as Parameters | undefined)?.parameter;
+  // A Parameters body wraps the resource, unless it is itself the Parameters resource to validate.
+  if ((body as Resource | undefined)?.resourceType === 'Parameters' && Array.isArray(params) && params.some((p) => p?.name === 'resource')) {
     return {
       resource: params.find((p) => p.name === 'resource')?.resource,
       profile: params.find((p) => p.name === 'profile')?.valueUri ?? params.find((p) => p.name === 'profile')?.valueCanonical,

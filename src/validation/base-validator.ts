@@ -103,6 +103,10 @@ class GapVisitor implements CrawlerVisitor {
   onEnterResource(_path: string, value: TypedValue & { path: string }): void {
     this.resources.push(value);
     const resource = value.value as Resource & { contained?: Resource[] };
+    // Resource.id is typed System.String in the R4 definitions, so its id regex is checked here.
+    if (typeof resource.id === 'string' && !/^[A-Za-z0-9\-.]{1,64}$/.test(resource.id)) {
+      this.push('structure', 'value', `'${resource.id.slice(0, 70)}' is not a valid id (1-64 of A-Z a-z 0-9 - .)`, `${value.path}.id`);
+    }
     if (value.path !== this.root.type && value.path !== resource.resourceType) {
       // A nested resource (contained, Bundle.entry.resource): Medplum checks only the root's invariants.
       this.checkConstraints(value, resource.resourceType, undefined);

@@ -25,7 +25,10 @@ export interface InvalidExpectation {
 
 export function invalidExpectations(): [string, InvalidExpectation][] {
   return Object.entries(
-    JSON.parse(readFileSync(join(FIXTURES_DIR, 'invalid', 'expected.json'), 'utf8')) as Record<string, InvalidExpectation>,
+    JSON.parse(readFileSync(join(FIXTURES_DIR, 'invalid', 'expected.json'), 'utf8')) as Record<
+      string,
+      InvalidExpectation
+    >,
   ).sort(([a], [b]) => a.localeCompare(b));
 }
 
@@ -41,7 +44,10 @@ export function toMessage(bundle: Bundle): Bundle {
   const header: MessageHeader = {
     resourceType: 'MessageHeader',
     id: randomUUID(),
-    eventCoding: { system: 'http://hl7.org/fhir/us/bser/CodeSystem/bser-event-codes', code: 'bser-referral-request' },
+    eventCoding: {
+      system: 'http://hl7.org/fhir/us/bser/CodeSystem/bser-event-codes',
+      code: 'bser-referral-request',
+    },
     source: { endpoint: 'https://ehr.example.org/fhir' },
     focus: [{ reference: referral.fullUrl }],
   };
