@@ -18,23 +18,35 @@ import type { Bundle, ElementDefinition, StructureDefinition } from '@medplum/fh
 const PROFILES_DIR = new URL('../profiles/', import.meta.url).pathname;
 const SOURCE_DIR = join(PROFILES_DIR, 'source');
 
-export function generateSnapshot(profile: StructureDefinition, base: StructureDefinition): StructureDefinition {
+export function generateSnapshot(
+  profile: StructureDefinition,
+  base: StructureDefinition,
+): StructureDefinition {
   const snapshot = structuredClone(base.snapshot?.element ?? []) as ElementDefinition[];
   for (const diff of profile.differential?.element ?? []) {
     const target = snapshot.find((e) => e.id === diff.id);
     if (!target) {
-      throw new Error(`${profile.id}: differential element ${diff.id} is not in the base snapshot of ${base.type}`);
+      throw new Error(
+        `${profile.id}: differential element ${diff.id} is not in the base snapshot of ${base.type}`,
+      );
     }
     mergeElement(profile, target, diff);
   }
   return { ...profile, snapshot: { element: snapshot } };
 }
 
-function mergeElement(profile: StructureDefinition, target: ElementDefinition, diff: ElementDefinition): void {
+function mergeElement(
+  profile: StructureDefinition,
+  target: ElementDefinition,
+  diff: ElementDefinition,
+): void {
   for (const [key, value] of Object.entries(diff)) {
     if (key === 'id' || key === 'path') continue;
     if (key === 'constraint') {
-      target.constraint = [...(target.constraint ?? []), ...(value as ElementDefinition['constraint'] ?? [])];
+      target.constraint = [
+        ...(target.constraint ?? []),
+        ...((value as ElementDefinition['constraint']) ?? []),
+      ];
     } else {
       (target as unknown as Record<string, unknown>)[key] = structuredClone(value);
     }
@@ -59,7 +71,9 @@ function main(): void {
   const check = process.argv.includes('--check');
   const bases = baseDefinitions();
   let stale = 0;
-  for (const file of readdirSync(SOURCE_DIR).filter((f) => f.endsWith('.json')).sort()) {
+  for (const file of readdirSync(SOURCE_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
     const profile = JSON.parse(readFileSync(join(SOURCE_DIR, file), 'utf8')) as StructureDefinition;
     const base = bases.get(profile.baseDefinition ?? '');
     if (!base) throw new Error(`${file}: unknown baseDefinition ${profile.baseDefinition}`);

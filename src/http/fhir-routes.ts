@@ -115,7 +115,10 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
 
   const validate = (req: Request, res: Response, id?: string): void => {
     if (param(req, 'operation') !== '$validate') {
-      throw fhirError('unknown-route', `No operation ${param(req, 'operation').slice(0, 64)} on ${param(req, 'type')}`);
+      throw fhirError(
+        'unknown-route',
+        `No operation ${param(req, 'operation').slice(0, 64)} on ${param(req, 'type')}`,
+      );
     }
     const outcome = validateOperation(services.validator, {
       resourceType: param(req, 'type'),
@@ -181,7 +184,8 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
 
   router.delete('/:type/:id', async (req, res) => {
     const result = await runWrite(store, services, (ctx) =>
-      deleteResource(ctx, param(req, 'type'), param(req, 'id')));
+      deleteResource(ctx, param(req, 'type'), param(req, 'id')),
+    );
     sendResult(req, res, result, readPreferences(req), base(req));
   });
 

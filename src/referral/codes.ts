@@ -33,11 +33,17 @@ const BUSINESS_STATUS_DISPLAY: Record<BusinessStatus, string> = {
   cancelled: 'Cancelled',
 };
 
-export function businessStatus(code: BusinessStatus): { coding: { system: string; code: string; display: string }[]; text: string } {
+export function businessStatus(code: BusinessStatus): {
+  coding: { system: string; code: string; display: string }[];
+  text: string;
+} {
   const display = BUSINESS_STATUS_DISPLAY[code];
   return { coding: [{ system: BUSINESS_STATUS_SYSTEM, code, display }], text: display };
 }
 
-export function businessStatusOf(task: { businessStatus?: { coding?: { system?: string; code?: string }[] } }): BusinessStatus | undefined {
-  return task.businessStatus?.coding?.find((c) => c.system === BUSINESS_STATUS_SYSTEM)?.code as BusinessStatus | undefined;
+export function businessStatusOf(task: {
+  businessStatus?: { coding?: { system?: string; code?: string }[] };
+}): BusinessStatus | undefined {
+  return task.businessStatus?.coding?.find((c) => c.system === BUSINESS_STATUS_SYSTEM)?.code as
+    BusinessStatus | undefined;
 }

@@ -1,4 +1,12 @@
-import type { Condition, EpisodeOfCare, Organization, Patient, Reference, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type {
+  Condition,
+  EpisodeOfCare,
+  Organization,
+  Patient,
+  Reference,
+  ServiceRequest,
+  Task,
+} from '@medplum/fhirtypes';
 import { PROFILES } from '../validation/profile-registry.js';
 import { businessStatus, TASK_CODE_SYSTEM } from './codes.js';
 

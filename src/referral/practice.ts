@@ -13,7 +13,11 @@ export interface PracticeSettings {
  * referral Task that no other Organization is named for. Created on first start if missing;
  * an existing one (edited by staff) is left as it is.
  */
-export async function ensurePractice(store: FhirStore, services: RestServices, settings: PracticeSettings): Promise<Reference<Organization>> {
+export async function ensurePractice(
+  store: FhirStore,
+  services: RestServices,
+  settings: PracticeSettings,
+): Promise<Reference<Organization>> {
   const reference = { reference: `Organization/${settings.organizationId}`, display: settings.name };
   const current = await store.read('Organization', settings.organizationId);
   if (!current || current.deleted) {
@@ -21,10 +25,22 @@ export async function ensurePractice(store: FhirStore, services: RestServices, s
       resourceType: 'Organization',
       id: settings.organizationId,
       active: true,
-      type: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/organization-type', code: 'prov', display: 'Healthcare Provider' }] }],
+      type: [
+        {
+          coding: [
+            {
+              system: 'http://terminology.hl7.org/CodeSystem/organization-type',
+              code: 'prov',
+              display: 'Healthcare Provider',
+            },
+          ],
+        },
+      ],
       name: settings.name,
     };
-    await runWrite(store, services, (ctx) => updateResource(ctx, 'Organization', settings.organizationId, organization));
+    await runWrite(store, services, (ctx) =>
+      updateResource(ctx, 'Organization', settings.organizationId, organization),
+    );
   }
   return reference;
 }

@@ -1,4 +1,13 @@
-import type { Appointment, Encounter, EpisodeOfCare, Organization, Reference, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type {
+  Appointment,
+  Encounter,
+  EpisodeOfCare,
+  Organization,
+  Reference,
+  Resource,
+  ServiceRequest,
+  Task,
+} from '@medplum/fhirtypes';
 import { FhirError, fhirError } from '../fhir/errors.js';
 import { findAll, storeResource } from '../rest/internal-write.js';
 import type { WriteContext, WriteHook } from '../rest/write-context.js';
@@ -41,7 +50,9 @@ export function referralWorkflow(options: ReferralWorkflowOptions): WriteHook {
     identityCriteria(resource) {
       if (resource.resourceType !== 'ServiceRequest') return undefined;
       const id = (resource as ServiceRequest).identifier?.find((i) => i.system && i.value);
-      return id ? `identifier=${encodeURIComponent(`${escape(id.system as string)}|${escape(id.value as string)}`)}` : undefined;
+      return id
+        ? `identifier=${encodeURIComponent(`${escape(id.system as string)}|${escape(id.value as string)}`)}`
+        : undefined;
     },
 
     async beforeWrite(ctx, change) {
@@ -49,13 +60,24 @@ export function referralWorkflow(options: ReferralWorkflowOptions): WriteHook {
         case 'ServiceRequest':
           return change.previous ? undefined : checkNewReferral(ctx, change.resource as ServiceRequest);
         case 'Task':
-          return change.previous ? checkTaskTransition(ctx, change.previous, change.resource as Task, actor()) : checkNewTask(ctx, change.resource as Task);
+          return change.previous
+            ? checkTaskTransition(ctx, change.previous, change.resource as Task, actor())
+            : checkNewTask(ctx, change.resource as Task);
         default:
           return undefined;
       }
     },
 
     async afterWrite(ctx, written, previous) {
+      if (written.deleted && written.resourceType === 'ServiceRequest' && previous?.resource) {
+        // A deleted referral leaves no live work behind: its Task and episode are cancelled.
+        await followReferralStatus(
+          ctx,
+          { ...(previous.resource as ServiceRequest), status: 'revoked' },
+          previous,
+        );
+        return;
+      }
       const resource = written.resource;
       if (!resource) return;
       switch (resource.resourceType) {
@@ -103,13 +125,21 @@ async function checkNewReferral(ctx: WriteContext, referral: ServiceRequest): Pr
     throw toFhirError(result, result.failure);
   }
   if (referral.status !== 'active') {
-    throw fhirError('business-rule', `A referral must arrive with status active, not '${referral.status}'`, 'ServiceRequest.status');
+    throw fhirError(
+      'business-rule',
+      `A referral must arrive with status active, not '${referral.status}'`,
+      'ServiceRequest.status',
+    );
   }
   return undefined;
 }
 
 /** After every write of the request: the referral's references resolve, then its episode and Task. */
-async function completeIntake(ctx: WriteContext, written: StoredVersion, defaultPractice: Reference<Organization>): Promise<void> {
+async function completeIntake(
+  ctx: WriteContext,
+  written: StoredVersion,
+  defaultPractice: Reference<Organization>,
+): Promise<void> {
   const referral = written.resource as ServiceRequest;
   const problems: FhirError[] = [];
   for (const [field, reference, types] of [
@@ -118,21 +148,36 @@ async function completeIntake(ctx: WriteContext, written: StoredVersion, default
   ] as const) {
     if (!(await resolves(ctx, referral, reference, types))) {
       problems.push(
-        fhirError('business-rule', `ServiceRequest.${field} ${reference?.reference ?? '(none)'} does not resolve to a ${types.join(' or ')} on this server`, `ServiceRequest.${field}`),
+        fhirError(
+          'business-rule',
+          `ServiceRequest.${field} ${reference?.reference ?? '(none)'} does not resolve to a ${types.join(' or ')} on this server`,
+          `ServiceRequest.${field}`,
+        ),
       );
     }
   }
   if (problems.length > 0) {
-    const inputs = problems.map((p) => ({ code: p.code, message: p.message, expression: p.outcome.issue?.[0]?.expression?.[0] }));
+    const inputs = problems.map((p) => ({
+      code: p.code,
+      message: p.message,
+      expression: p.outcome.issue?.[0]?.expression?.[0],
+    }));
     throw new FhirError(inputs[0] as (typeof inputs)[number], inputs.slice(1));
   }
-  const practice = (referral.performer?.find((p) => p.reference?.startsWith('Organization/')) as Reference<Organization> | undefined) ?? defaultPractice;
+  const practice =
+    (referral.performer?.find((p) => p.reference?.startsWith('Organization/')) as
+      Reference<Organization> | undefined) ?? defaultPractice;
   const context = { serviceRequestId: written.id, practice, now: ctx.services.now() };
   await storeResource(ctx, stripUndefined(toEpisodeOfCare(referral, context)));
   await storeResource(ctx, stripUndefined(toReferralTask(referral, context)));
 }
 
-async function resolves(ctx: WriteContext, owner: Resource & { contained?: Resource[] }, reference: Reference | undefined, types: readonly string[]): Promise<boolean> {
+async function resolves(
+  ctx: WriteContext,
+  owner: Resource & { contained?: Resource[] },
+  reference: Reference | undefined,
+  types: readonly string[],
+): Promise<boolean> {
   const ref = reference?.reference;
   if (!ref) return false;
   if (ref.startsWith('#')) {
@@ -145,15 +190,27 @@ async function resolves(ctx: WriteContext, owner: Resource & { contained?: Resou
 }
 
 function isReferralTask(task: Task): boolean {
-  return task.code?.coding?.some((c) => c.system === TASK_CODE_SYSTEM && c.code === 'fulfill') === true && (task.focus?.reference?.startsWith('ServiceRequest/') ?? false);
+  return (
+    task.code?.coding?.some((c) => c.system === TASK_CODE_SYSTEM && c.code === 'fulfill') === true &&
+    (task.focus?.reference?.startsWith('ServiceRequest/') ?? false)
+  );
 }
 
 /** A status change of the referral Task must follow the state machine, and a decline needs a reason. */
-async function checkTaskTransition(ctx: WriteContext, previous: StoredVersion, task: Task, actor: Actor): Promise<Resource | undefined> {
+async function checkTaskTransition(
+  ctx: WriteContext,
+  previous: StoredVersion,
+  task: Task,
+  actor: Actor,
+): Promise<Resource | undefined> {
   const before = previous.resource as Task | undefined;
   if (!before || previous.deleted || !isReferralTask(before)) return undefined;
   if (task.focus?.reference !== before.focus?.reference) {
-    throw fhirError('business-rule', 'The referral Task cannot be moved to another ServiceRequest', 'Task.focus');
+    throw fhirError(
+      'business-rule',
+      'The referral Task cannot be moved to another ServiceRequest',
+      'Task.focus',
+    );
   }
   if (!isAllowedTransition(before.status, task.status, actor)) {
     const allowed = allowedTransitions(before.status, actor);
@@ -167,7 +224,8 @@ async function checkTaskTransition(ctx: WriteContext, previous: StoredVersion, t
     throw fhirError('business-rule', 'Declining a referral needs a coded statusReason', 'Task.statusReason');
   }
   if (task.status === before.status) return undefined;
-  const keepsClientStatus = businessStatusOf(task) !== undefined && businessStatusOf(task) !== businessStatusOf(before);
+  const keepsClientStatus =
+    businessStatusOf(task) !== undefined && businessStatusOf(task) !== businessStatusOf(before);
   const implied = defaultBusinessStatus(task.status);
   return {
     ...task,
@@ -188,12 +246,17 @@ async function checkNewTask(ctx: WriteContext, task: Task): Promise<Resource | u
   if (!referralTask || !isReferralTask(referralTask)) {
     throw fhirError('business-rule', `Task/${target} is not a referral Task`, 'Task.focus');
   }
-  const allowed = referralTask.status !== 'cancelled' && isAllowedTransition(referralTask.status, 'cancelled', 'referrer');
+  const allowed =
+    referralTask.status !== 'cancelled' && isAllowedTransition(referralTask.status, 'cancelled', 'referrer');
   return { ...task, status: allowed ? 'completed' : 'rejected', lastModified: ctx.services.now() } as Task;
 }
 
 async function followTask(ctx: WriteContext, task: Task, previous: StoredVersion | undefined): Promise<void> {
-  if (task.code?.coding?.some((c) => c.system === TASK_CODE_SYSTEM && c.code === 'abort') && task.status === 'completed' && !previous) {
+  if (
+    task.code?.coding?.some((c) => c.system === TASK_CODE_SYSTEM && c.code === 'abort') &&
+    task.status === 'completed' &&
+    !previous
+  ) {
     const target = task.focus?.reference?.split('/')[1] as string;
     const referralTask = (await ctx.tx.read('Task', target))?.resource as Task;
     await moveReferralTask(ctx, referralTask, 'cancelled', 'cancelled', task.reasonCode);
@@ -220,14 +283,23 @@ async function settleReferral(ctx: WriteContext, task: Task): Promise<void> {
 async function moveEpisodeForTask(ctx: WriteContext, task: Task): Promise<void> {
   const status = episodeStatusFor(task.status);
   if (!status) return;
-  for (const episode of await findAll<EpisodeOfCare>(ctx, 'EpisodeOfCare', `incoming-referral=${task.focus?.reference}`)) {
+  for (const episode of await findAll<EpisodeOfCare>(
+    ctx,
+    'EpisodeOfCare',
+    `incoming-referral=${task.focus?.reference}`,
+  )) {
     const moved = moveEpisode(episode, status, ctx.services.now());
     if (moved !== episode) await storeResource(ctx, moved);
   }
 }
 
 async function referralTaskFor(ctx: WriteContext, serviceRequest: string): Promise<Task | undefined> {
-  const tasks = await findAll<Task>(ctx, 'Task', `focus=${serviceRequest}&code=${TASK_CODE_SYSTEM}|fulfill`, 2);
+  const tasks = await findAll<Task>(
+    ctx,
+    'Task',
+    `focus=${serviceRequest}&code=${TASK_CODE_SYSTEM}|fulfill`,
+    2,
+  );
   return tasks[0];
 }
 
@@ -255,7 +327,11 @@ async function moveReferralTask(
 }
 
 /** The referrer revoked (or entered-in-error) the referral: the Task and episode are cancelled. */
-async function followReferralStatus(ctx: WriteContext, referral: ServiceRequest, previous: StoredVersion): Promise<void> {
+async function followReferralStatus(
+  ctx: WriteContext,
+  referral: ServiceRequest,
+  previous: StoredVersion,
+): Promise<void> {
   const before = previous.resource as ServiceRequest | undefined;
   if (before?.status === referral.status) return;
   if (referral.status !== 'revoked' && referral.status !== 'entered-in-error') return;
@@ -269,7 +345,13 @@ function referralOf(basedOn: Reference[] | undefined): string | undefined {
   return basedOn?.find((r) => r.reference?.startsWith('ServiceRequest/'))?.reference;
 }
 
-const BEFORE_FIRST_VISIT: (BusinessStatus | undefined)[] = ['awaiting-triage', 'accepted-awaiting-booking', 'appointment-booked', 'no-show', undefined];
+const BEFORE_FIRST_VISIT: (BusinessStatus | undefined)[] = [
+  'awaiting-triage',
+  'accepted-awaiting-booking',
+  'appointment-booked',
+  'no-show',
+  undefined,
+];
 
 async function followAppointment(ctx: WriteContext, appointment: Appointment): Promise<void> {
   const referral = referralOf(appointment.basedOn);
@@ -277,7 +359,11 @@ async function followAppointment(ctx: WriteContext, appointment: Appointment): P
   const task = await referralTaskFor(ctx, referral);
   if (!task) return;
   if (!['accepted', 'in-progress', 'on-hold'].includes(task.status)) {
-    throw fhirError('business-rule', `The referral is ${task.status}: a visit can be booked only once it is accepted`, 'Appointment.basedOn');
+    throw fhirError(
+      'business-rule',
+      `The referral is ${task.status}: a visit can be booked only once it is accepted`,
+      'Appointment.basedOn',
+    );
   }
   const firstVisitPending = BEFORE_FIRST_VISIT.includes(businessStatusOf(task));
   if (['fulfilled', 'arrived', 'checked-in'].includes(appointment.status) && firstVisitPending) {
@@ -295,7 +381,11 @@ async function followEncounter(ctx: WriteContext, encounter: Encounter): Promise
   const task = await referralTaskFor(ctx, referral);
   if (!task || !BEFORE_FIRST_VISIT.includes(businessStatusOf(task))) return;
   if (!['accepted', 'in-progress'].includes(task.status)) {
-    throw fhirError('business-rule', `The referral is ${task.status}: visits are recorded only once it is accepted`, 'Encounter.basedOn');
+    throw fhirError(
+      'business-rule',
+      `The referral is ${task.status}: visits are recorded only once it is accepted`,
+      'Encounter.basedOn',
+    );
   }
   await moveReferralTask(ctx, task, 'in-progress', 'first-visit-attended');
 }

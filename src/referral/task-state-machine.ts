@@ -103,11 +103,17 @@ export function episodeStatusFor(status: TaskStatus): EpisodeOfCare['status'] | 
 }
 
 /** Moves an episode to a new status, closing the open statusHistory period. Pure. */
-export function moveEpisode(episode: EpisodeOfCare, status: EpisodeOfCare['status'], now: string): EpisodeOfCare {
+export function moveEpisode(
+  episode: EpisodeOfCare,
+  status: EpisodeOfCare['status'],
+  now: string,
+): EpisodeOfCare {
   if (episode.status === status) {
     return episode;
   }
-  const history = (episode.statusHistory ?? []).map((h) => (h.period.end ? h : { ...h, period: { ...h.period, end: now } }));
+  const history = (episode.statusHistory ?? []).map((h) =>
+    h.period.end ? h : { ...h, period: { ...h.period, end: now } },
+  );
   const ended = status === 'finished' || status === 'cancelled';
   return {
     ...episode,

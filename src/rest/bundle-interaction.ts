@@ -116,6 +116,12 @@ function planEntries(bundle: Bundle, baseUrl: string): PlannedEntry[] {
       if ((method === 'POST' || method === 'PUT') && !entry.resource) {
         throw fhirError('invalid-bundle', `A ${method} entry needs a resource`, `${where}.resource`);
       }
+      // Unknown types answer as they would outside a Bundle (404), before validation says anything.
+      assertResourceType(parsedUrl.resourceType, `${where}.request.url`);
+      const bodyType = (entry.resource as { resourceType?: unknown } | undefined)?.resourceType;
+      if (typeof bodyType === 'string') {
+        assertResourceType(bodyType, `${where}.resource.resourceType`);
+      }
       planned.push({
         index,
         method,
@@ -183,7 +189,10 @@ async function processTransaction(
   return {
     resourceType: 'Bundle',
     type: 'transaction-response',
-    entry: entries.map((entry) => responseEntry(results.get(entry.index) as RestResult, request)),
+    // R4 JSON has no empty arrays: an empty transaction answers without `entry`.
+    ...(entries.length > 0
+      ? { entry: entries.map((entry) => responseEntry(results.get(entry.index) as RestResult, request)) }
+      : {}),
   };
 }
 
@@ -297,7 +306,8 @@ async function resolveIdentities(ctx: WriteContext, entries: PlannedEntry[]): Pr
     const where = `Bundle.entry[${entry.index}]`;
     if (entry.method === 'POST') {
       assertResourceType(type);
-      const criteria = entry.ifNoneExist ?? (entry.resource ? identityCriteria(ctx, entry.resource) : undefined);
+      const criteria =
+        entry.ifNoneExist ?? (entry.resource ? identityCriteria(ctx, entry.resource) : undefined);
       if (criteria) {
         const matches = await findConditionalMatches(tx, type, criteria, `${where}.request.ifNoneExist`);
         if (matches.length > 1) {
@@ -339,7 +349,12 @@ async function resolveIdentities(ctx: WriteContext, entries: PlannedEntry[]): Pr
   return map;
 }
 
-async function executeEntry(ctx: WriteContext, entry: PlannedEntry, baseUrl: string, validated: boolean): Promise<RestResult> {
+async function executeEntry(
+  ctx: WriteContext,
+  entry: PlannedEntry,
+  baseUrl: string,
+  validated: boolean,
+): Promise<RestResult> {
   const { url } = entry;
   const { tx } = ctx;
   const expression = `Bundle.entry[${entry.index}].resource`;
@@ -354,7 +369,12 @@ async function executeEntry(ctx: WriteContext, entry: PlannedEntry, baseUrl: str
       }
       return (
         entry.existing ??
-        createResource(ctx, url.resourceType, entry.resource, { id: entry.targetId, expression, validated, identityResolved: true })
+        createResource(ctx, url.resourceType, entry.resource, {
+          id: entry.targetId,
+          expression,
+          validated,
+          identityResolved: true,
+        })
       );
     case 'PUT':
       if (url.id) {

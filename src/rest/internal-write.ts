@@ -9,14 +9,27 @@ import type { WriteContext } from './write-context.js';
  * Writes that a hook makes on the server's own behalf (an EpisodeOfCare for a new referral, a Task
  * status change). They are validated like any write but do not run the hooks again.
  */
-export async function storeResource<T extends Resource>(ctx: WriteContext, resource: T): Promise<StoredVersion> {
+export async function storeResource<T extends Resource>(
+  ctx: WriteContext,
+  resource: T,
+): Promise<StoredVersion> {
   const id = resource.id ?? newId();
   const prepared = prepareResource(ctx.services.validator, resource, resource.resourceType, id);
-  return ctx.tx.write({ resourceType: resource.resourceType, id, resource: prepared.resource, index: prepared.index });
+  return ctx.tx.write({
+    resourceType: resource.resourceType,
+    id,
+    resource: prepared.resource,
+    index: prepared.index,
+  });
 }
 
 /** Current resources matching a search, inside the transaction. */
-export async function findAll<T extends Resource>(ctx: WriteContext, resourceType: T['resourceType'], criteria: string, max = 100): Promise<T[]> {
+export async function findAll<T extends Resource>(
+  ctx: WriteContext,
+  resourceType: T['resourceType'],
+  criteria: string,
+  max = 100,
+): Promise<T[]> {
   const parsed = parseSearch(resourceType, [...new URLSearchParams(criteria)], { strict: true });
   const result = await ctx.tx.search({ ...parsed.query, count: max, offset: 0, total: false });
   return result.resources as T[];

@@ -53,13 +53,19 @@ export function prepareResource(
 }
 
 /** Issues about a Bundle entry's resource name it from the Bundle: `Bundle.entry[2].resource.name`. */
-function withPrefix<T extends { issues: { expression?: string[] }[] }>(result: T, prefix: string, resourceType: string): T {
+function withPrefix<T extends { issues: { expression?: string[] }[] }>(
+  result: T,
+  prefix: string,
+  resourceType: string,
+): T {
   if (!prefix) return result;
   return {
     ...result,
     issues: result.issues.map((issue) => ({
       ...issue,
-      expression: issue.expression?.map((e) => (e.startsWith(resourceType) ? `${prefix}${e.slice(resourceType.length)}` : e)),
+      expression: issue.expression?.map((e) =>
+        e.startsWith(resourceType) ? `${prefix}${e.slice(resourceType.length)}` : e,
+      ),
     })),
   };
 }

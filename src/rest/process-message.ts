@@ -16,11 +16,28 @@ import type { RestServices } from './write-context.js';
  * Resources that carry an identifier are created conditionally on it, so a re-sent message does
  * not duplicate the patient or the referrer.
  */
-const CONDITIONAL_BY_IDENTIFIER = new Set(['Patient', 'Practitioner', 'PractitionerRole', 'Organization', 'Coverage', 'RelatedPerson']);
+const CONDITIONAL_BY_IDENTIFIER = new Set([
+  'Patient',
+  'Practitioner',
+  'PractitionerRole',
+  'Organization',
+  'Coverage',
+  'RelatedPerson',
+]);
 
-export async function processMessage(store: FhirStore, services: RestServices, body: unknown, baseUrl: string): Promise<Bundle> {
+export async function processMessage(
+  store: FhirStore,
+  services: RestServices,
+  body: unknown,
+  baseUrl: string,
+): Promise<Bundle> {
   const message = body as Bundle;
-  if (typeof body !== 'object' || body === null || message.resourceType !== 'Bundle' || message.type !== 'message') {
+  if (
+    typeof body !== 'object' ||
+    body === null ||
+    message.resourceType !== 'Bundle' ||
+    message.type !== 'message'
+  ) {
     throw fhirError('invalid-bundle', '$process-message takes a Bundle of type message', 'Bundle.type');
   }
   const result = services.validator.validate(message);
@@ -29,14 +46,22 @@ export async function processMessage(store: FhirStore, services: RestServices, b
   }
   const header = message.entry?.[0]?.resource as MessageHeader | undefined;
   if (header?.resourceType !== 'MessageHeader') {
-    throw fhirError('invalid-bundle', 'The first entry of a message must be its MessageHeader', 'Bundle.entry[0].resource');
+    throw fhirError(
+      'invalid-bundle',
+      'The first entry of a message must be its MessageHeader',
+      'Bundle.entry[0].resource',
+    );
   }
   const entries = (message.entry ?? []).slice(1);
   const aliases = referenceAliases(entries);
   const focus = (header.focus ?? []).map((f) => aliases.get(f.reference ?? '') ?? f.reference);
   const referralEntry = entries.find((e) => e.resource?.resourceType === 'ServiceRequest');
   if (!referralEntry || !focusesOnReferral(focus, referralEntry, entries, aliases)) {
-    throw fhirError('business-rule', 'The MessageHeader must focus on the ServiceRequest, or on a Task whose focus is it', 'MessageHeader.focus');
+    throw fhirError(
+      'business-rule',
+      'The MessageHeader must focus on the ServiceRequest, or on a Task whose focus is it',
+      'MessageHeader.focus',
+    );
   }
   const transaction: Bundle = {
     resourceType: 'Bundle',
@@ -46,7 +71,8 @@ export async function processMessage(store: FhirStore, services: RestServices, b
       .map((e) => toTransactionEntry(e, aliases)),
   };
   const response = await processBundle(store, services, transaction, { baseUrl, returnMinimal: true });
-  const referralIndex = transaction.entry?.findIndex((e) => e.resource?.resourceType === 'ServiceRequest') ?? -1;
+  const referralIndex =
+    transaction.entry?.findIndex((e) => e.resource?.resourceType === 'ServiceRequest') ?? -1;
   // The stored referral, new or recognised as a re-send: the response entry's fullUrl names it.
   const referral = response.entry?.[referralIndex]?.fullUrl?.slice(baseUrl.length + 1);
   return {
@@ -83,16 +109,24 @@ function referenceAliases(entries: BundleEntry[]): Map<string, string> {
   return aliases;
 }
 
-function focusesOnReferral(focus: (string | undefined)[], referral: BundleEntry, entries: BundleEntry[], aliases: Map<string, string>): boolean {
+function focusesOnReferral(
+  focus: (string | undefined)[],
+  referral: BundleEntry,
+  entries: BundleEntry[],
+  aliases: Map<string, string>,
+): boolean {
   return focus.some((f) => {
     if (f === referral.fullUrl) return true;
-    const task = entries.find((e) => e.fullUrl === f && e.resource?.resourceType === 'Task')?.resource as { focus?: { reference?: string } } | undefined;
+    const task = entries.find((e) => e.fullUrl === f && e.resource?.resourceType === 'Task')?.resource as
+      { focus?: { reference?: string } } | undefined;
     return task?.focus?.reference !== undefined && aliases.get(task.focus.reference) === referral.fullUrl;
   });
 }
 
 function toTransactionEntry(entry: BundleEntry, aliases: Map<string, string>): BundleEntry {
-  const resource = rewrite(entry.resource, aliases) as Resource & { identifier?: { system?: string; value?: string }[] };
+  const resource = rewrite(entry.resource, aliases) as Resource & {
+    identifier?: { system?: string; value?: string }[];
+  };
   const { id: _id, ...withoutId } = resource;
   const identifier = resource.identifier?.find((i) => i.system && i.value);
   const conditional = CONDITIONAL_BY_IDENTIFIER.has(resource.resourceType) && identifier;
@@ -102,7 +136,9 @@ function toTransactionEntry(entry: BundleEntry, aliases: Map<string, string>): B
     request: {
       method: 'POST',
       url: resource.resourceType,
-      ...(conditional ? { ifNoneExist: `identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}` } : {}),
+      ...(conditional
+        ? { ifNoneExist: `identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}` }
+        : {}),
     },
   };
 }
@@ -112,6 +148,9 @@ function rewrite(value: unknown, aliases: Map<string, string>): unknown {
   if (Array.isArray(value)) return value.map((v) => rewrite(v, aliases));
   if (typeof value !== 'object' || value === null) return value;
   return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [k, k === 'reference' && typeof v === 'string' ? (aliases.get(v) ?? v) : rewrite(v, aliases)]),
+    Object.entries(value).map(([k, v]) => [
+      k,
+      k === 'reference' && typeof v === 'string' ? (aliases.get(v) ?? v) : rewrite(v, aliases),
+    ]),
   );
 }

@@ -9,9 +9,13 @@ export function isValidId(id: string): boolean {
   return ID.test(id);
 }
 
-export function assertResourceType(type: string): void {
+export function assertResourceType(type: string, expression = type): void {
   if (!isKnownResourceType(type)) {
-    throw fhirError('unknown-resource-type', `Resource type '${type}' is not an R4 resource type`, type);
+    throw fhirError(
+      'unknown-resource-type',
+      `Resource type '${type.slice(0, 64)}' is not an R4 resource type`,
+      expression,
+    );
   }
 }
 

@@ -22,7 +22,11 @@ export function validateOperation(validator: ResourceValidator, request: Validat
   assertResourceType(request.resourceType);
   if (request.id) assertValidId(request.id, 'id');
   const { resource, profile, mode } = unpack(request.body);
-  if (typeof resource !== 'object' || resource === null || (resource as Resource).resourceType !== request.resourceType) {
+  if (
+    typeof resource !== 'object' ||
+    resource === null ||
+    (resource as Resource).resourceType !== request.resourceType
+  ) {
     throw fhirError(
       'resource-type-mismatch',
       `$validate on ${request.resourceType} needs a ${request.resourceType} resource`,
@@ -33,7 +37,11 @@ export function validateOperation(validator: ResourceValidator, request: Validat
     return toOperationOutcome({ issues: [] });
   }
   if (request.id && (resource as Resource).id !== undefined && (resource as Resource).id !== request.id) {
-    throw fhirError('resource-id-mismatch', `The resource id differs from the URL id '${request.id}'`, `${request.resourceType}.id`);
+    throw fhirError(
+      'resource-id-mismatch',
+      `The resource id differs from the URL id '${request.id}'`,
+      `${request.resourceType}.id`,
+    );
   }
   const profiles = [profile ?? request.queryProfile].filter((p): p is string => typeof p === 'string');
   if (request.resourceType === 'ServiceRequest' && profiles.length === 0) {
@@ -49,10 +57,16 @@ export function validateOperation(validator: ResourceValidator, request: Validat
 function unpack(body: unknown): { resource: unknown; profile?: string; mode?: string } {
   const params = (body as Parameters | undefined)?.parameter;
   // A Parameters body wraps the resource, unless it is itself the Parameters resource to validate.
-  if ((body as Resource | undefined)?.resourceType === 'Parameters' && Array.isArray(params) && params.some((p) => p?.name === 'resource')) {
+  if (
+    (body as Resource | undefined)?.resourceType === 'Parameters' &&
+    Array.isArray(params) &&
+    params.some((p) => p?.name === 'resource')
+  ) {
     return {
       resource: params.find((p) => p.name === 'resource')?.resource,
-      profile: params.find((p) => p.name === 'profile')?.valueUri ?? params.find((p) => p.name === 'profile')?.valueCanonical,
+      profile:
+        params.find((p) => p.name === 'profile')?.valueUri ??
+        params.find((p) => p.name === 'profile')?.valueCanonical,
       mode: params.find((p) => p.name === 'mode')?.valueCode,
     };
   }

@@ -34,7 +34,8 @@ export async function createResource(
   const prepared = prepareResource(ctx.services.validator, body, resourceType, id, options.expression, {
     skipValidation: options.validated,
   });
-  const ifNoneExist = options.ifNoneExist ?? (options.identityResolved ? undefined : identityCriteria(ctx, prepared.resource));
+  const ifNoneExist =
+    options.ifNoneExist ?? (options.identityResolved ? undefined : identityCriteria(ctx, prepared.resource));
   if (ifNoneExist) {
     const matches = await findConditionalMatches(ctx.tx, resourceType, ifNoneExist, 'If-None-Exist');
     if (matches.length > 1) {
@@ -139,7 +140,10 @@ export async function conditionalUpdate(
     assertValidId(String(bodyId), `${resourceType}.id`);
     return updateResource(ctx, resourceType, String(bodyId), body, options);
   }
-  return createResource(ctx, resourceType, body, { expression: options.expression, validated: options.validated });
+  return createResource(ctx, resourceType, body, {
+    expression: options.expression,
+    validated: options.validated,
+  });
 }
 
 export async function deleteResource(
@@ -213,7 +217,12 @@ async function writeWithHooks(
     toStore === original.resource
       ? original
       : prepareResource(ctx.services.validator, toStore, resourceType, id, options.expression);
-  const version = await ctx.tx.write({ resourceType, id, resource: prepared.resource, index: prepared.index });
+  const version = await ctx.tx.write({
+    resourceType,
+    id,
+    resource: prepared.resource,
+    index: prepared.index,
+  });
   for (const hook of ctx.services.hooks) {
     await hook.afterWrite?.(ctx, version, previous);
   }

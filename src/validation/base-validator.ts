@@ -105,7 +105,12 @@ class GapVisitor implements CrawlerVisitor {
     const resource = value.value as Resource & { contained?: Resource[] };
     // Resource.id is typed System.String in the R4 definitions, so its id regex is checked here.
     if (typeof resource.id === 'string' && !/^[A-Za-z0-9\-.]{1,64}$/.test(resource.id)) {
-      this.push('structure', 'value', `'${resource.id.slice(0, 70)}' is not a valid id (1-64 of A-Z a-z 0-9 - .)`, `${value.path}.id`);
+      this.push(
+        'structure',
+        'value',
+        `'${resource.id.slice(0, 70)}' is not a valid id (1-64 of A-Z a-z 0-9 - .)`,
+        `${value.path}.id`,
+      );
     }
     if (value.path !== this.root.type && value.path !== resource.resourceType) {
       // A nested resource (contained, Bundle.entry.resource): Medplum checks only the root's invariants.
@@ -132,8 +137,18 @@ class GapVisitor implements CrawlerVisitor {
       }
     }
     const obj = value.value as Record<string, unknown>;
-    if (typeof obj === 'object' && obj !== null && !Array.isArray(obj) && Object.keys(obj).every((k) => k === 'id')) {
-      this.push('invariant', 'invariant', 'ele-1: All FHIR elements must have a @value or children', value.path);
+    if (
+      typeof obj === 'object' &&
+      obj !== null &&
+      !Array.isArray(obj) &&
+      Object.keys(obj).every((k) => k === 'id')
+    ) {
+      this.push(
+        'invariant',
+        'invariant',
+        'ele-1: All FHIR elements must have a @value or children',
+        value.path,
+      );
     }
   }
 
@@ -170,7 +185,11 @@ class GapVisitor implements CrawlerVisitor {
       this.push('structure', 'value', 'Primitive values must not be empty strings', path);
       return;
     }
-    if (typeof v === 'number' && (type === 'integer' || type === 'positiveInt' || type === 'unsignedInt') && Math.abs(v) > 2147483647) {
+    if (
+      typeof v === 'number' &&
+      (type === 'integer' || type === 'positiveInt' || type === 'unsignedInt') &&
+      Math.abs(v) > 2147483647
+    ) {
       // R4 integers are 32-bit (https://hl7.org/fhir/R4/datatypes.html#integer).
       this.push('structure', 'value', `${v} is outside the 32-bit range of an R4 ${type}`, path);
       return;
@@ -189,25 +208,46 @@ class GapVisitor implements CrawlerVisitor {
 
   private checkBinding(value: TypedValue & { path: string }, element: InternalSchemaElement): void {
     const valueSet = element.binding?.valueSet as string;
-    const v = value.value as { code?: string; system?: string; coding?: { code?: string; system?: string }[] } | string;
+    const v = value.value as
+      { code?: string; system?: string; coding?: { code?: string; system?: string }[] } | string;
     if (value.type === 'code' && typeof v === 'string') {
       if (this.terminology.check(valueSet, undefined, v) === 'invalid') {
-        this.push('binding', 'code-invalid', `'${v.slice(0, 70)}' is not a code of the required value set ${valueSet}`, value.path);
+        this.push(
+          'binding',
+          'code-invalid',
+          `'${v.slice(0, 70)}' is not a code of the required value set ${valueSet}`,
+          value.path,
+        );
       }
     } else if (value.type === 'Coding' && typeof v === 'object' && v.code) {
       if (this.terminology.check(valueSet, v.system, v.code) === 'invalid') {
-        this.push('binding', 'code-invalid', `${v.system ?? ''}|${v.code} is not in the required value set ${valueSet}`, value.path);
+        this.push(
+          'binding',
+          'code-invalid',
+          `${v.system ?? ''}|${v.code} is not in the required value set ${valueSet}`,
+          value.path,
+        );
       }
     } else if (value.type === 'CodeableConcept' && typeof v === 'object' && v.coding?.length) {
-      const results = v.coding.map((c) => (c.code ? this.terminology.check(valueSet, c.system, c.code) : 'unknown'));
+      const results = v.coding.map((c) =>
+        c.code ? this.terminology.check(valueSet, c.system, c.code) : 'unknown',
+      );
       if (results.every((r) => r === 'invalid')) {
-        this.push('binding', 'code-invalid', `None of the codings is in the required value set ${valueSet}`, value.path);
+        this.push(
+          'binding',
+          'code-invalid',
+          `None of the codings is in the required value set ${valueSet}`,
+          value.path,
+        );
       }
     }
   }
 
   /** Medplum types only literal references; one to another Bundle entry is typed by that entry. */
-  private checkBundleReferenceTarget(value: TypedValue & { path: string }, element: InternalSchemaElement): void {
+  private checkBundleReferenceTarget(
+    value: TypedValue & { path: string },
+    element: InternalSchemaElement,
+  ): void {
     const reference = (value.value as { reference?: unknown }).reference;
     const target = typeof reference === 'string' ? this.entryTypes.get(reference) : undefined;
     if (!target || !reference?.toString().startsWith('urn:')) return;
@@ -216,7 +256,12 @@ class GapVisitor implements CrawlerVisitor {
       .flatMap((t) => t.targetProfile ?? [])
       .map((url) => url.slice(url.lastIndexOf('/') + 1));
     if (allowed.length > 0 && !allowed.includes(target) && !allowed.includes('Resource')) {
-      this.push('structure', 'structure', `Invalid reference: got "${target}", expected "${allowed.join('", "')}"`, value.path);
+      this.push(
+        'structure',
+        'structure',
+        `Invalid reference: got "${target}", expected "${allowed.join('", "')}"`,
+        value.path,
+      );
     }
   }
 
@@ -227,21 +272,39 @@ class GapVisitor implements CrawlerVisitor {
     }
   }
 
-  private checkConstraints(value: TypedValue & { path: string }, resourceType: string, only: Set<string> | undefined): void {
+  private checkConstraints(
+    value: TypedValue & { path: string },
+    resourceType: string,
+    only: Set<string> | undefined,
+  ): void {
     const schema = tryResourceSchema(resourceType);
     for (const constraint of schema?.constraints ?? []) {
-      if (constraint.severity !== 'error' || NOT_EVALUATED.has(constraint.key) || MEDPLUM_CHECKED_ON_ROOT.has(constraint.key)) continue;
+      if (
+        constraint.severity !== 'error' ||
+        NOT_EVALUATED.has(constraint.key) ||
+        MEDPLUM_CHECKED_ON_ROOT.has(constraint.key)
+      )
+        continue;
       if (only && !only.has(constraint.key)) continue;
       this.evaluate(value, constraint.key, constraint.expression, constraint.description);
     }
   }
 
-  private evaluate(value: TypedValue & { path: string }, key: string, expression: string, description: string): void {
+  private evaluate(
+    value: TypedValue & { path: string },
+    key: string,
+    expression: string,
+    description: string,
+  ): void {
     const atom = compile(expression);
     if (!atom) return;
     const resource = this.resources[this.resources.length - 1] ?? this.root;
     try {
-      const result = evalFhirPathTyped(atom, [value], { '%context': value, '%resource': resource, '%rootResource': this.root });
+      const result = evalFhirPathTyped(atom, [value], {
+        '%context': value,
+        '%resource': resource,
+        '%rootResource': this.root,
+      });
       // Only a definite `false` fails: an empty result means the invariant had nothing to test
       // (e.g. ref-1 on a display-only Reference), which the reference validator also passes.
       if (result.length === 1 && result[0]?.value === false) {
@@ -270,7 +333,12 @@ class GapVisitor implements CrawlerVisitor {
     });
   }
 
-  private push(kind: BaseValidationIssue['kind'], code: OperationOutcomeIssue['code'], message: string, expression: string): void {
+  private push(
+    kind: BaseValidationIssue['kind'],
+    code: OperationOutcomeIssue['code'],
+    message: string,
+    expression: string,
+  ): void {
     this.issues.push({ severity: 'error', code, kind, details: { text: message }, expression: [expression] });
   }
 }
@@ -363,7 +431,8 @@ function bundleEntryTypes(resource: Resource): Map<string, string> {
   const map = new Map<string, string>();
   if (resource.resourceType === 'Bundle') {
     for (const entry of (resource as { entry?: { fullUrl?: unknown; resource?: Resource }[] }).entry ?? []) {
-      if (typeof entry?.fullUrl === 'string' && entry.resource?.resourceType) map.set(entry.fullUrl, entry.resource.resourceType);
+      if (typeof entry?.fullUrl === 'string' && entry.resource?.resourceType)
+        map.set(entry.fullUrl, entry.resource.resourceType);
     }
   }
   return map;

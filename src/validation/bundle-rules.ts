@@ -18,18 +18,35 @@ export function checkBundleRules(bundle: Bundle): OperationOutcomeIssue[] {
     const { fullUrl, resource } = entry ?? {};
     if (fullUrl) {
       const previous = fullUrls.get(fullUrl);
-      if (previous !== undefined && !(resource?.meta?.versionId && bundle.entry?.[previous]?.resource?.meta?.versionId !== resource.meta.versionId)) {
+      if (
+        previous !== undefined &&
+        !(
+          resource?.meta?.versionId &&
+          bundle.entry?.[previous]?.resource?.meta?.versionId !== resource.meta.versionId
+        )
+      ) {
         push(`fullUrl ${fullUrl} is used by entries ${previous} and ${i}`, `${where}.fullUrl`, 'duplicate');
       } else {
         fullUrls.set(fullUrl, i);
       }
       const restful = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(fullUrl);
       if (resource && restful && !/^urn:/.test(fullUrl)) {
-        if (restful[1] !== resource.resourceType || (resource.id !== undefined && restful[2] !== resource.id)) {
-          push(`fullUrl ${fullUrl} does not match the resource ${resource.resourceType}/${resource.id ?? '(no id)'}`, `${where}.fullUrl`);
+        if (
+          restful[1] !== resource.resourceType ||
+          (resource.id !== undefined && restful[2] !== resource.id)
+        ) {
+          push(
+            `fullUrl ${fullUrl} does not match the resource ${resource.resourceType}/${resource.id ?? '(no id)'}`,
+            `${where}.fullUrl`,
+          );
         }
       }
-      if (/^urn:uuid:/.test(fullUrl) && !/^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(fullUrl)) {
+      if (
+        /^urn:uuid:/.test(fullUrl) &&
+        !/^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(
+          fullUrl,
+        )
+      ) {
         push(`fullUrl ${fullUrl} is not a valid urn:uuid`, `${where}.fullUrl`, 'value');
       }
     }
@@ -46,7 +63,11 @@ export function checkBundleRules(bundle: Bundle): OperationOutcomeIssue[] {
   return issues;
 }
 
-function forEachReference(value: unknown, path: string, visit: (reference: string, path: string) => void): void {
+function forEachReference(
+  value: unknown,
+  path: string,
+  visit: (reference: string, path: string) => void,
+): void {
   if (Array.isArray(value)) {
     value.forEach((v, i) => forEachReference(v, `${path}[${i}]`, visit));
   } else if (typeof value === 'object' && value !== null) {

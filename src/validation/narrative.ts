@@ -23,7 +23,9 @@ export interface NarrativeProblem {
 export function checkNarrative(div: string): NarrativeProblem[] {
   const problems: NarrativeProblem[] = [];
   if (!/^\s*<div[\s>]/i.test(div) || !/xmlns\s*=\s*["']http:\/\/www\.w3\.org\/1999\/xhtml["']/.test(div)) {
-    problems.push({ message: 'The narrative must be an XHTML <div> in the namespace http://www.w3.org/1999/xhtml' });
+    problems.push({
+      message: 'The narrative must be an XHTML <div> in the namespace http://www.w3.org/1999/xhtml',
+    });
   }
   const text = div.replace(/<[^>]*>/g, '').replace(/&[a-z#0-9]+;/gi, 'x');
   const hasImage = /<img\s/i.test(div);
@@ -34,7 +36,9 @@ export function checkNarrative(div: string): NarrativeProblem[] {
   for (let m = tag.exec(div); m; m = tag.exec(div)) {
     const name = (m[1] as string).toLowerCase();
     if (!ALLOWED_ELEMENTS.has(name)) {
-      problems.push({ message: `The narrative contains the element <${name}>, which is not allowed (txt-1)` });
+      problems.push({
+        message: `The narrative contains the element <${name}>, which is not allowed (txt-1)`,
+      });
       continue;
     }
     const attributes = /([A-Za-z_:][A-Za-z0-9_:.-]*)\s*(?:=\s*("[^"]*"|'[^']*'|[^\s>]+))?/g;
@@ -44,7 +48,9 @@ export function checkNarrative(div: string): NarrativeProblem[] {
       const value = (a[2] ?? '').replace(/^["']|["']$/g, '');
       if (attr === '/') continue;
       if (attr.startsWith('on') || !ALLOWED_ATTRIBUTES.has(attr)) {
-        problems.push({ message: `The narrative uses the attribute '${attr}' on <${name}>, which is not allowed (txt-1)` });
+        problems.push({
+          message: `The narrative uses the attribute '${attr}' on <${name}>, which is not allowed (txt-1)`,
+        });
       } else if ((attr === 'href' || attr === 'src') && isActiveUrl(value, name)) {
         problems.push({ message: `The narrative links to an active URL in '${attr}' on <${name}>` });
       } else if (attr === 'style' && /expression\s*\(|url\s*\(|javascript:/i.test(value)) {
@@ -58,10 +64,12 @@ export function checkNarrative(div: string): NarrativeProblem[] {
   return problems;
 }
 
+// eslint-disable-next-line no-control-regex
+const CONTROL_OR_SPACE = /[\s\u0000-\u001f]/g;
+
 function isActiveUrl(value: string, element: string): boolean {
   // Browsers ignore whitespace and control characters inside a URL scheme (`java\tscript:`).
-  // eslint-disable-next-line no-control-regex
-  const url = decodeEntities(value).replace(/[\s\u0000-\u001f]/g, '').toLowerCase();
+  const url = decodeEntities(value).replace(CONTROL_OR_SPACE, '').toLowerCase();
   if (url.startsWith('javascript:') || url.startsWith('vbscript:')) return true;
   return url.startsWith('data:') && !(element === 'img' && /^data:image\/(png|gif|jpeg|webp);/.test(url));
 }

@@ -20,7 +20,9 @@ export function isImpossibleDate(value: string): boolean {
 
 /** R4 `time`/`dateTime` with hour 24 or leap-second minutes beyond what the regex allows are caught by Medplum; this catches 24:00 variants some clients send. */
 export function isImpossibleTime(value: string): boolean {
-  const m = /T?(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value.includes('T') ? value.slice(value.indexOf('T')) : value);
+  const m = /T?(\d{2}):(\d{2})(?::(\d{2}))?/.exec(
+    value.includes('T') ? value.slice(value.indexOf('T')) : value,
+  );
   if (!m) return false;
   return Number(m[1]) > 23 || Number(m[2]) > 59 || Number(m[3] ?? 0) > 60;
 }

@@ -20,8 +20,11 @@ export interface ConformanceResources {
 
 export function loadConformanceResources(dir = DEFAULT_PROFILES_DIR): ConformanceResources {
   const out: ConformanceResources = { profiles: [], terminology: [] };
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
-    const resource = JSON.parse(readFileSync(join(dir, file), 'utf8')) as StructureDefinition | CodeSystem | ValueSet;
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
+    const resource = JSON.parse(readFileSync(join(dir, file), 'utf8')) as
+      StructureDefinition | CodeSystem | ValueSet;
     if (resource.resourceType === 'StructureDefinition') {
       if (!resource.snapshot?.element?.length) {
         throw new Error(`${file} has no snapshot: run npm run profiles`);

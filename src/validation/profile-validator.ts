@@ -1,5 +1,17 @@
-import { deepEquals, evalFhirPathTyped, parseFhirPath, toTypedValue, type FhirPathAtom, type TypedValue } from '@medplum/core';
-import type { ElementDefinition, OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
+import {
+  deepEquals,
+  evalFhirPathTyped,
+  parseFhirPath,
+  toTypedValue,
+  type FhirPathAtom,
+  type TypedValue,
+} from '@medplum/core';
+import type {
+  ElementDefinition,
+  OperationOutcomeIssue,
+  Resource,
+  StructureDefinition,
+} from '@medplum/fhirtypes';
 import type { Terminology } from './terminology.js';
 
 /**
@@ -46,7 +58,11 @@ export function compileProfile(profile: StructureDefinition): CompiledProfile {
       targetTypes: targetTypes?.length ? targetTypes : undefined,
       constraints: (element.constraint ?? [])
         .filter((c) => c.severity === 'error' && c.source === profile.url && c.expression)
-        .map((c) => ({ key: c.key as string, human: c.human ?? c.key ?? '', atom: parseFhirPath(c.expression as string) })),
+        .map((c) => ({
+          key: c.key as string,
+          human: c.human ?? c.key ?? '',
+          atom: parseFhirPath(c.expression as string),
+        })),
     });
   }
   return { url: profile.url as string, type: profile.type as string, rules };
@@ -62,22 +78,40 @@ export function validateAgainstProfile(
   const root = toTypedValue(resource);
   const variables = { '%resource': root, '%rootResource': root };
   const push = (code: OperationOutcomeIssue['code'], text: string, expression: string): void => {
-    issues.push({ severity: 'error', code, details: { text: `${text} (profile ${profile.url})` }, expression: [expression] });
+    issues.push({
+      severity: 'error',
+      code,
+      details: { text: `${text} (profile ${profile.url})` },
+      expression: [expression],
+    });
   };
   if (resource.resourceType !== profile.type) {
-    push('invalid', `The profile applies to ${profile.type}, not ${resource.resourceType}`, resource.resourceType);
+    push(
+      'invalid',
+      `The profile applies to ${profile.type}, not ${resource.resourceType}`,
+      resource.resourceType,
+    );
     return issues;
   }
   for (const rule of profile.rules) {
     const isRoot = rule.id === profile.type;
     const values = isRoot ? [root] : evalFhirPathTyped(rule.select, [root], variables);
-    const where = (i: number): string => (isRoot ? profile.type : values.length > 1 || rule.element.max !== '1' ? `${rule.id.replace(/\[x\]$/, '')}[${i}]` : rule.id.replace(/\[x\]$/, ''));
+    const where = (i: number): string =>
+      isRoot
+        ? profile.type
+        : values.length > 1 || rule.element.max !== '1'
+          ? `${rule.id.replace(/\[x\]$/, '')}[${i}]`
+          : rule.id.replace(/\[x\]$/, '');
     const { element } = rule;
     if (!isRoot) {
       const min = element.min ?? 0;
       const max = element.max === '*' || element.max === undefined ? Infinity : Number(element.max);
       if (values.length < min) {
-        push('required', `${rule.id} is required (min ${min}) but ${values.length === 0 ? 'missing' : `has ${values.length}`}`, rule.id);
+        push(
+          'required',
+          `${rule.id} is required (min ${min}) but ${values.length === 0 ? 'missing' : `has ${values.length}`}`,
+          rule.id,
+        );
       }
       if (values.length > max) {
         push('structure', `${rule.id} allows at most ${element.max} but has ${values.length}`, rule.id);
@@ -93,7 +127,9 @@ export function validateAgainstProfile(
         push('value', `${rule.id} must match the pattern ${JSON.stringify(pattern)}`, where(i));
       }
       if (element.binding?.strength === 'required' && element.binding.valueSet) {
-        checkBinding(value, element.binding.valueSet, terminology, (text) => push('code-invalid', text, where(i)));
+        checkBinding(value, element.binding.valueSet, terminology, (text) =>
+          push('code-invalid', text, where(i)),
+        );
       }
       if (rule.targetTypes && value.type === 'Reference') {
         const type = referenceType((value.value as { reference?: string }).reference, context);
@@ -130,15 +166,24 @@ function containsPattern(value: unknown, pattern: unknown): boolean {
   }
   if (typeof pattern === 'object' && pattern !== null) {
     if (typeof value !== 'object' || value === null) return false;
-    return Object.entries(pattern).every(([k, p]) => containsPattern((value as Record<string, unknown>)[k], p));
+    return Object.entries(pattern).every(([k, p]) =>
+      containsPattern((value as Record<string, unknown>)[k], p),
+    );
   }
   return value === pattern;
 }
 
-function checkBinding(value: TypedValue, valueSet: string, terminology: Terminology, fail: (text: string) => void): void {
-  const v = value.value as { code?: string; system?: string; coding?: { code?: string; system?: string }[] } | string;
+function checkBinding(
+  value: TypedValue,
+  valueSet: string,
+  terminology: Terminology,
+  fail: (text: string) => void,
+): void {
+  const v = value.value as
+    { code?: string; system?: string; coding?: { code?: string; system?: string }[] } | string;
   if (typeof v === 'string') {
-    if (terminology.check(valueSet, undefined, v) === 'invalid') fail(`'${v}' is not in the value set ${valueSet}`);
+    if (terminology.check(valueSet, undefined, v) === 'invalid')
+      fail(`'${v}' is not in the value set ${valueSet}`);
     return;
   }
   const codings = value.type === 'CodeableConcept' ? (v.coding ?? []) : [v];
@@ -153,6 +198,8 @@ function referenceType(reference: unknown, context: ProfileContext): string | un
   const inBundle = context.bundleTypes?.get(reference);
   if (inBundle) return inBundle;
   if (reference.startsWith('urn:')) return undefined;
-  const m = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[^/]+)?$/.exec(reference.split('?')[0] as string);
+  const m = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[^/]+)?$/.exec(
+    reference.split('?')[0] as string,
+  );
   return m?.[1] ?? (reference.includes('?') ? reference.split('?')[0] : undefined);
 }

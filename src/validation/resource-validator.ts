@@ -58,21 +58,31 @@ export class ResourceValidator {
           notes.push({
             severity: 'warning',
             code: 'not-supported',
-            details: { coding: [{ system: ERROR_CODE_SYSTEM, code: 'unknown-profile' }], text: `Profile ${url} is not known to this server; not checked` },
+            details: {
+              coding: [{ system: ERROR_CODE_SYSTEM, code: 'unknown-profile' }],
+              text: `Profile ${url} is not known to this server; not checked`,
+            },
             expression: [`${expression}.meta.profile`],
           });
           continue;
         }
-        const bundleTypes = resource.resourceType === 'Bundle' ? bundleTypeMap(resource as Bundle) : undefined;
+        const bundleTypes =
+          resource.resourceType === 'Bundle' ? bundleTypeMap(resource as Bundle) : undefined;
         for (const issue of validateAgainstProfile(target, profile, this.terminology, { bundleTypes })) {
           profileIssues.push(stamp(prefix(issue, expression, target.resourceType), 'profile-violation'));
         }
       }
     }
-    const errors = [...base, ...profileIssues].filter((i) => i.severity === 'error' || i.severity === 'fatal');
+    const errors = [...base, ...profileIssues].filter(
+      (i) => i.severity === 'error' || i.severity === 'fatal',
+    );
     return {
       issues: [...base, ...profileIssues, ...notes],
-      failure: base.some((i) => i.severity === 'error' || i.severity === 'fatal') ? 400 : errors.length > 0 ? 422 : undefined,
+      failure: base.some((i) => i.severity === 'error' || i.severity === 'fatal')
+        ? 400
+        : errors.length > 0
+          ? 422
+          : undefined,
     };
   }
 
@@ -85,12 +95,25 @@ export class ResourceValidator {
   }
 
   /** The resource and, for a Bundle, each entry, with the profiles each must meet. */
-  private targets(resource: Resource, options: ValidationOptions): { target: Resource; expression: string; profiles: string[] }[] {
-    const out: { target: Resource; expression: string; profiles: string[] }[] = [{ target: resource, expression: resource.resourceType, profiles: unique([...(resource.meta?.profile ?? []), ...(options.profiles ?? [])]) }];
+  private targets(
+    resource: Resource,
+    options: ValidationOptions,
+  ): { target: Resource; expression: string; profiles: string[] }[] {
+    const out: { target: Resource; expression: string; profiles: string[] }[] = [
+      {
+        target: resource,
+        expression: resource.resourceType,
+        profiles: unique([...(resource.meta?.profile ?? []), ...(options.profiles ?? [])]),
+      },
+    ];
     if (resource.resourceType === 'Bundle') {
       (resource as Bundle).entry?.forEach((entry, i) => {
         if (entry?.resource?.meta?.profile?.length) {
-          out.push({ target: entry.resource, expression: `Bundle.entry[${i}].resource`, profiles: unique(entry.resource.meta.profile) });
+          out.push({
+            target: entry.resource,
+            expression: `Bundle.entry[${i}].resource`,
+            profiles: unique(entry.resource.meta.profile),
+          });
         }
       });
     }
@@ -117,19 +140,35 @@ function rank(issue: OperationOutcomeIssue): number {
 
 export function toOperationOutcome(result: ValidationResult): OperationOutcome {
   if (result.issues.length === 0) {
-    return { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', details: { text: 'No issues found' } }] };
+    return {
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'information', code: 'informational', details: { text: 'No issues found' } }],
+    };
   }
   return { resourceType: 'OperationOutcome', issue: result.issues };
 }
 
 function stamp(issue: OperationOutcomeIssue & { kind?: string }, code: ErrorCode): OperationOutcomeIssue {
   const { kind: _kind, ...rest } = issue;
-  return { ...rest, details: { coding: [{ system: ERROR_CODE_SYSTEM, code }], text: issue.details?.text ?? issue.diagnostics } };
+  return {
+    ...rest,
+    details: {
+      coding: [{ system: ERROR_CODE_SYSTEM, code }],
+      text: issue.details?.text ?? issue.diagnostics,
+    },
+  };
 }
 
-function prefix(issue: OperationOutcomeIssue, expression: string, resourceType: string): OperationOutcomeIssue {
+function prefix(
+  issue: OperationOutcomeIssue,
+  expression: string,
+  resourceType: string,
+): OperationOutcomeIssue {
   if (expression === resourceType) return issue;
-  return { ...issue, expression: issue.expression?.map((e) => e.replace(new RegExp(`^${resourceType}`), expression)) };
+  return {
+    ...issue,
+    expression: issue.expression?.map((e) => e.replace(new RegExp(`^${resourceType}`), expression)),
+  };
 }
 
 function bundleTypeMap(bundle: Bundle): Map<string, string> {

@@ -51,7 +51,8 @@ export class Terminology {
   check(valueSetUrl: string, system: string | undefined, code: string): CodeCheck {
     const expansion = this.expand(valueSetUrl);
     if (!expansion) return 'unknown';
-    const found = system === undefined ? expansion.bareCodes.has(code) : expansion.codes.has(`${system}|${code}`);
+    const found =
+      system === undefined ? expansion.bareCodes.has(code) : expansion.codes.has(`${system}|${code}`);
     return found ? 'valid' : 'invalid';
   }
 
@@ -76,7 +77,9 @@ export class Terminology {
     return withBare(codes);
   }
 
-  private expandInclude(include: NonNullable<ValueSet['compose']>['include'][number]): Set<string> | undefined {
+  private expandInclude(
+    include: NonNullable<ValueSet['compose']>['include'][number],
+  ): Set<string> | undefined {
     let result: Set<string> | undefined;
     const intersect = (next: Set<string>): void => {
       result = result ? new Set([...result].filter((c) => next.has(c))) : next;

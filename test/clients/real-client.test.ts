@@ -9,6 +9,25 @@ import { listenTestApp, type ListeningApp } from '../support/listen.js';
  * transaction Bundle with urn:uuid references. Every call is real HTTP through Node's fetch; the
  * wrapper only records what went over the wire.
  */
+const SNOMED = 'http://snomed.info/sct';
+
+/**
+ * A physical-therapy referral as the referral profile requires it, with the referrer's own
+ * identifier (unique per call: the same identifier again would be a re-send).
+ */
+const referralRequest = (subject: string, requester: string): ServiceRequest => ({
+  resourceType: 'ServiceRequest',
+  identifier: [{ system: 'urn:example:referral', value: `ref-${crypto.randomUUID()}` }],
+  status: 'active',
+  intent: 'order',
+  category: [{ coding: [{ system: SNOMED, code: '3457005', display: 'Patient referral' }] }],
+  code: { coding: [{ system: SNOMED, code: '91251008', display: 'Physical therapy procedure' }] },
+  subject: { reference: subject },
+  requester: { reference: requester },
+  authoredOn: '2024-03-05T09:30:00Z',
+  reasonCode: [{ text: 'Low back pain' }],
+});
+
 interface Exchange {
   method: string;
   url: string;
@@ -61,14 +80,9 @@ describe('MedplumClient against a listening server', () => {
       resourceType: 'Practitioner',
       name: [{ family: 'Jansen', prefix: ['Dr.'] }],
     });
-    const referral = await medplum.createResource<ServiceRequest>({
-      resourceType: 'ServiceRequest',
-      status: 'active',
-      intent: 'order',
-      code: { coding: [{ system: 'http://snomed.info/sct', code: '91251008', display: 'Physical therapy' }] },
-      subject: { reference: `Patient/${patient.id}` },
-      requester: { reference: `Practitioner/${practitioner.id}` },
-    });
+    const referral = await medplum.createResource<ServiceRequest>(
+      referralRequest(`Patient/${patient.id}`, `Practitioner/${practitioner.id}`),
+    );
     return { patient, practitioner, referral };
   };
 
@@ -167,7 +181,7 @@ describe('MedplumClient against a listening server', () => {
     const mrn = `mrn-${crypto.randomUUID()}`;
     const patientUrn = `urn:uuid:${crypto.randomUUID()}`;
     const practitionerUrn = `urn:uuid:${crypto.randomUUID()}`;
-    const transaction: Bundle = {
+    const transaction = (): Bundle => ({
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
@@ -186,19 +200,14 @@ describe('MedplumClient against a listening server', () => {
           request: { method: 'POST', url: 'Practitioner' },
         },
         {
-          resource: {
-            resourceType: 'ServiceRequest',
-            status: 'active',
-            intent: 'order',
-            subject: { reference: patientUrn },
-            requester: { reference: practitionerUrn },
-          },
+          // A new referral each time (its own identifier), for the same patient.
+          resource: referralRequest(patientUrn, practitionerUrn),
           request: { method: 'POST', url: 'ServiceRequest' },
         },
       ],
-    };
+    });
 
-    const response = await medplum.executeBatch(transaction);
+    const response = await medplum.executeBatch(transaction());
     expect(response.type).toBe('transaction-response');
     expect(response.entry).toHaveLength(3);
     expect(response.entry?.map((e) => e.response?.status)).toEqual([
@@ -219,10 +228,19 @@ describe('MedplumClient against a listening server', () => {
     const patient = await medplum.readResource('Patient', patientId);
     expect(patient.identifier?.[0]?.value).toBe(mrn);
 
-    // The same transaction again: ifNoneExist finds the Patient instead of creating a second one.
-    const again = await medplum.executeBatch(transaction);
+    // The referral came with its fulfilment Task, for the same patient.
+    const tasks = await medplum.searchResources('Task', { focus: `ServiceRequest/${referralId}` });
+    expect(tasks.map((task) => [task.status, task.for?.reference])).toEqual([
+      ['received', `Patient/${patientId}`],
+    ]);
+
+    // The same transaction again (with a new referral): ifNoneExist finds the Patient instead of
+    // creating a second one.
+    const again = await medplum.executeBatch(transaction());
     expect(again.entry?.[0]?.response?.status).toBe('200 OK');
     expect(again.entry?.[0]?.resource?.id).toBe(patientId);
+    expect(again.entry?.[2]?.response?.status).toBe('201 Created');
+    expect(again.entry?.[2]?.resource?.id).not.toBe(referralId);
     const second = await medplum.readResource('ServiceRequest', again.entry?.[2]?.resource?.id as string);
     expect(second.subject?.reference).toBe(`Patient/${patientId}`);
     const patients = await medplum.searchResources('Patient', { identifier: `urn:example:mrn|${mrn}` });

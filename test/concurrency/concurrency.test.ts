@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Bundle, OperationOutcome, Patient, Resource } from '@medplum/fhirtypes';
+import type { Bundle, EpisodeOfCare, OperationOutcome, Patient, Resource, Task } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listenTestApp, type ListeningApp } from '../support/listen.js';
 
@@ -183,6 +183,12 @@ describe.each(databases)('concurrent writes on $name', ({ file }) => {
   it('concurrent transaction Bundles that conditionally create the same Patient make one Patient', async () => {
     const identifier = uniqueMrn();
     const [system, value] = identifier.split('|') as [string, string];
+    const referrer = await call<Resource>('POST', 'Practitioner', {
+      resourceType: 'Practitioner',
+      name: [{ family: 'Referrer' }],
+    });
+    expect(referrer.status).toBe(201);
+    const requester = `Practitioner/${referrer.body.id}`;
     const transaction = (): Bundle => {
       const patientUrn = `urn:uuid:${crypto.randomUUID()}`;
       return {
@@ -195,11 +201,18 @@ describe.each(databases)('concurrent writes on $name', ({ file }) => {
             request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${identifier}` },
           },
           {
+            // Twenty different referrals (each its own identifier) for the one patient.
             resource: {
               resourceType: 'ServiceRequest',
+              identifier: [{ system: 'urn:example:referral', value: crypto.randomUUID() }],
               status: 'active',
               intent: 'order',
+              category: [{ coding: [{ system: 'http://snomed.info/sct', code: '3457005' }] }],
+              code: { coding: [{ system: 'http://snomed.info/sct', code: '91251008' }] },
               subject: { reference: patientUrn },
+              requester: { reference: requester },
+              authoredOn: '2024-03-05T09:30:00Z',
+              reasonCode: [{ text: 'Knee pain' }],
             },
             request: { method: 'POST', url: 'ServiceRequest' },
           },
@@ -211,7 +224,10 @@ describe.each(databases)('concurrent writes on $name', ({ file }) => {
       Array.from({ length: 20 }, () => call<Bundle>('POST', '', transaction())),
     );
 
-    expect(replies.map((r) => r.status)).toEqual(Array(20).fill(200));
+    expect(
+      replies.map((r) => r.status),
+      JSON.stringify(replies.find((r) => r.status !== 200)?.body),
+    ).toEqual(Array(20).fill(200));
     const patientStatuses = replies.map((r) => r.body.entry?.[0]?.response?.status);
     expect(count(patientStatuses.map((s) => Number(s?.slice(0, 3))))).toEqual({ 201: 1, 200: 19 });
     const patientIds = new Set(replies.map((r) => r.body.entry?.[0]?.resource?.id));
@@ -227,6 +243,25 @@ describe.each(databases)('concurrent writes on $name', ({ file }) => {
       `ServiceRequest?subject=Patient/${patientId}&_total=accurate`,
     );
     expect(referrals.body.total).toBe(20);
+    expect(count(replies.map((r) => Number(r.body.entry?.[1]?.response?.status?.slice(0, 3))))).toEqual({
+      201: 20,
+    });
+    // Each referral brought exactly one EpisodeOfCare and one fulfilment Task, all for that Patient.
+    const referralIds = new Set(replies.map((r) => `ServiceRequest/${r.body.entry?.[1]?.resource?.id}`));
+    expect(referralIds.size).toBe(20);
+    for (const type of ['EpisodeOfCare', 'Task']) {
+      const written = await call<Bundle>(
+        'GET',
+        `${type}?patient=Patient/${patientId}&_total=accurate&_count=100`,
+      );
+      expect(written.body.total).toBe(20);
+      const linked = (written.body.entry ?? []).map((e) =>
+        type === 'Task'
+          ? (e.resource as Task).focus?.reference
+          : (e.resource as EpisodeOfCare).referralRequest?.[0]?.reference,
+      );
+      expect(new Set(linked)).toEqual(referralIds);
+    }
   });
 
   it('conditional creates through POST and through transaction entries, interleaved, make one Patient', async () => {

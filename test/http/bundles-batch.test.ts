@@ -1,15 +1,17 @@
-import type { Bundle, Patient } from '@medplum/fhirtypes';
+import type { Bundle, Patient, ServiceRequest } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import {
   batch,
   create,
+  createReferralParties,
+  expectIntake,
   expectNothingWritten,
   expectOutcome,
   MRN_SYSTEM,
   patient,
   postBundle,
-  ptReferral,
+  referralServiceRequest,
   resourceCount,
   transaction,
   versionCount,
@@ -28,15 +30,24 @@ describe('batch', () => {
   afterAll(() => t.close());
 
   it('processes entries independently: failures are reported per entry, the rest are written', async () => {
-    const pt = await create(t.app, patient());
+    const { patientRef, requesterRef } = await createReferralParties(t.app);
     const before = await versionCount(t.app);
     const res = await postBundle(
       t,
       batch([
-        { resource: ptReferral(`Patient/${pt.id}`), request: { method: 'POST', url: 'ServiceRequest' } },
-        { resource: { resourceType: 'Patient', shoeSize: 42 }, request: { method: 'POST', url: 'Patient' } },
-        { resource: ptReferral(PT_UUID), request: { method: 'POST', url: 'ServiceRequest' } },
-        { request: { method: 'GET', url: `Patient/${pt.id}` } },
+        {
+          resource: referralServiceRequest({ subject: patientRef, requester: requesterRef }),
+          request: { method: 'POST', url: 'ServiceRequest' },
+        },
+        {
+          resource: { resourceType: 'Patient', shoeSize: 42 } as Patient,
+          request: { method: 'POST', url: 'Patient' },
+        },
+        {
+          resource: referralServiceRequest({ subject: PT_UUID, requester: requesterRef }),
+          request: { method: 'POST', url: 'ServiceRequest' },
+        },
+        { request: { method: 'GET', url: patientRef } },
         { request: { method: 'GET', url: 'Patient/does-not-exist' } },
       ]),
     );
@@ -59,8 +70,12 @@ describe('batch', () => {
       'resource-not-found',
     ]);
     expect(bundle.entry?.[1]?.response?.outcome?.issue?.[0]?.expression?.[0]).toMatch(/^Bundle\.entry\[1\]/);
-    expect(await versionCount(t.app)).toBe(before + 1);
+    // The one referral written brought its EpisodeOfCare and Task: three versions, nothing else.
+    expect(await versionCount(t.app)).toBe(before + 3);
     expect(await resourceCount(t.app, 'ServiceRequest')).toBe(1);
+    expect(await resourceCount(t.app, 'EpisodeOfCare')).toBe(1);
+    expect(await resourceCount(t.app, 'Task')).toBe(1);
+    await expectIntake(t.app, bundle.entry?.[0]?.resource as ServiceRequest);
   });
 
   it('runs searches inside a batch', async () => {
@@ -159,8 +174,12 @@ describe('Bundle envelope errors', () => {
   });
 
   it('answers an empty transaction with an empty transaction-response', async () => {
-    const res = await expectNothingWritten(t.app, () => postBundle(t, transaction([])));
+    // No entries means no `entry` at all: an empty JSON array is not valid FHIR
+    // (https://hl7.org/fhir/R4/json.html), and `entry: []` is refused as invalid-resource.
+    const res = await expectNothingWritten(t.app, () =>
+      postBundle(t, { resourceType: 'Bundle', type: 'transaction' }),
+    );
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ resourceType: 'Bundle', type: 'transaction-response', entry: [] });
+    expect(res.body).toEqual({ resourceType: 'Bundle', type: 'transaction-response' });
   });
 });

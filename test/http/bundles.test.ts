@@ -1,20 +1,23 @@
 import type { Bundle, Patient, ServiceRequest, Task } from '@medplum/fhirtypes';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ERROR_CODE_SYSTEM } from '../../src/fhir/errors.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import {
+  bookingTask,
   create,
+  expectIntake,
   expectNothingWritten,
   expectOutcome,
   MRN_SYSTEM,
   patient,
   postBundle,
   practitioner,
-  ptReferral,
   putResource,
-  referralTask,
+  referralServiceRequest,
   resourceCount,
   transaction,
+  versionCount,
 } from './http-helpers.js';
 
 /** Transaction Bundles at POST [base] (https://hl7.org/fhir/R4/http.html#transaction). */
@@ -24,8 +27,13 @@ const mrn = (value: string) => [{ system: MRN_SYSTEM, value }];
 const PT_UUID = 'urn:uuid:5f0e4a1c-2b3d-4c5e-8f90-0a1b2c3d4e5f';
 const SR_UUID = 'urn:uuid:9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d';
 const DR_UUID = 'urn:uuid:0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f';
+const TASK_UUID = 'urn:uuid:3e4f5a6b-7c8d-4e9f-8a0b-1c2d3e4f5a6b';
 
-/** A complete referral package: patient, referring practitioner, the PT referral and its Task. */
+/**
+ * A complete referral package: patient, referring practitioner, the PT referral (with its own
+ * identifier) and a booking Task about it. The server adds the referral's EpisodeOfCare and
+ * fulfilment Task itself.
+ */
 function referralPackage(mrnValue: string): Bundle {
   return transaction([
     {
@@ -40,12 +48,12 @@ function referralPackage(mrnValue: string): Bundle {
     },
     {
       fullUrl: SR_UUID,
-      resource: ptReferral(PT_UUID, { requester: { reference: DR_UUID } }),
+      resource: referralServiceRequest({ subject: PT_UUID, requester: DR_UUID }),
       request: { method: 'POST', url: 'ServiceRequest' },
     },
     {
-      fullUrl: 'urn:uuid:3e4f5a6b-7c8d-4e9f-8a0b-1c2d3e4f5a6b',
-      resource: referralTask(SR_UUID, { for: { reference: PT_UUID } }),
+      fullUrl: TASK_UUID,
+      resource: bookingTask(SR_UUID, { for: { reference: PT_UUID } }),
       request: { method: 'POST', url: 'Task' },
     },
   ]);
@@ -59,6 +67,7 @@ describe('transaction', () => {
   afterAll(() => t.close());
 
   it('creates every entry and rewrites urn:uuid references to Type/id', async () => {
+    const before = await versionCount(t.app);
     const res = await postBundle(t, referralPackage('TX-1'));
     expect(res.status).toBe(200);
     const bundle = res.body as Bundle;
@@ -82,8 +91,14 @@ describe('transaction', () => {
     const storedTask = (await request(t.app).get(`/fhir/Task/${task?.id}`)).body as Task;
     expect(storedTask.focus?.reference).toBe(`ServiceRequest/${sr?.id}`);
     expect(storedTask.for?.reference).toBe(`Patient/${pt?.id}`);
+    // The four entries, plus the referral's EpisodeOfCare and fulfilment Task, and nothing else.
+    expect(await versionCount(t.app)).toBe(before + 6);
+    const intake = await expectIntake(t.app, storedSr);
     const search = await request(t.app).get(`/fhir/Task?focus=ServiceRequest/${sr?.id}`);
-    expect(search.body.total).toBe(1);
+    expect(search.body.total).toBe(2);
+    expect((search.body as Bundle).entry?.map((e) => e.resource?.id).sort()).toEqual(
+      [task?.id, intake.tasks[0]?.id].sort(),
+    );
   });
 
   it('honours ifNoneExist: an existing patient is reused and references point at it', async () => {
@@ -97,10 +112,12 @@ describe('transaction', () => {
     expect(await resourceCount(t.app, 'Patient')).toBe(before);
     const sr = (res.body as Bundle).entry?.[2]?.resource as ServiceRequest;
     expect(sr.subject?.reference).toBe(`Patient/${existing.id}`);
+    await expectIntake(t.app, sr);
   });
 
   it('honours a conditional PUT: it updates the single match, or creates when none', async () => {
     const existing = await create(t.app, patient({ identifier: mrn('TX-3') }));
+    const dr = await create(t.app, practitioner('Conditional'));
     const res = await postBundle(
       t,
       transaction([
@@ -113,16 +130,20 @@ describe('transaction', () => {
           resource: patient({ identifier: mrn('TX-4') }),
           request: { method: 'PUT', url: `Patient?identifier=${MRN_SYSTEM}|TX-4` },
         },
-        { resource: ptReferral(PT_UUID), request: { method: 'POST', url: 'ServiceRequest' } },
+        {
+          resource: referralServiceRequest({ subject: PT_UUID, requester: `Practitioner/${dr.id}` }),
+          request: { method: 'POST', url: 'ServiceRequest' },
+        },
       ]),
     );
-    expect(res.status).toBe(200);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
     const [updated, created, sr] = (res.body as Bundle).entry ?? [];
     expect(updated?.response?.status).toBe('200 OK');
     expect(updated?.resource?.id).toBe(existing.id);
     expect(updated?.resource?.meta?.versionId).toBe('2');
     expect(created?.response?.status).toBe('201 Created');
     expect((sr?.resource as ServiceRequest).subject?.reference).toBe(`Patient/${created?.resource?.id}`);
+    await expectIntake(t.app, sr?.resource as ServiceRequest);
   });
 
   it('writes nothing when one entry is invalid, and names the failing entry', async () => {
@@ -169,18 +190,24 @@ describe('transaction', () => {
   });
 
   it('rejects a urn:uuid reference that names no entry (400) and writes nothing', async () => {
+    const dr = await create(t.app, practitioner('Unresolved'));
     const res = await expectNothingWritten(t.app, () =>
       postBundle(
         t,
         transaction([
           {
-            resource: ptReferral('urn:uuid:00000000-0000-4000-8000-000000000000'),
+            resource: referralServiceRequest({
+              subject: 'urn:uuid:00000000-0000-4000-8000-000000000000',
+              requester: `Practitioner/${dr.id}`,
+            }),
             request: { method: 'POST', url: 'ServiceRequest' },
           },
         ]),
       ),
     );
-    const outcome = expectOutcome(res, 400, 'not-found', 'unresolved-reference');
+    // The whole transaction is validated first; its Bundle rules report the dangling reference
+    // as invalid-bundle (fixtures/invalid/expected.json, Bundle-unresolved-reference.json).
+    const outcome = expectOutcome(res, 400, 'not-found', 'invalid-bundle');
     expect(outcome.issue?.[0]?.expression?.[0]).toBe('Bundle.entry[0].resource.subject.reference');
   });
 
@@ -252,7 +279,17 @@ describe('transaction', () => {
         ]),
       ),
     );
-    expectOutcome(res, 400, 'duplicate', 'duplicate-bundle-entry');
+    // The whole transaction is validated first: the base invariant bdl-7 comes first, then the
+    // Bundle rule naming the duplicate (fixtures/invalid/expected.json, Bundle-duplicate-fullurl.json).
+    const outcome = expectOutcome(res, 400, 'invariant', 'invalid-resource');
+    expect(outcome.issue?.[0]?.expression).toEqual(['Bundle']);
+    expect(outcome.issue?.[0]?.details?.text).toMatch(/^Constraint bdl-7 /);
+    expect(outcome.issue?.[1]).toMatchObject({
+      severity: 'error',
+      code: 'duplicate',
+      details: { coding: [{ system: ERROR_CODE_SYSTEM, code: 'invalid-bundle' }] },
+      expression: ['Bundle.entry[1].fullUrl'],
+    });
   });
 
   it('processes DELETE, then POST, then PUT, then GET, answering in request order', async () => {

@@ -8,6 +8,7 @@ import {
   link,
   pathOf,
   patient,
+  PRACTICE_REF,
   practitioner,
   putResource,
   sleep,
@@ -90,12 +91,16 @@ describe('history', () => {
     const res = await request(t.app).get('/fhir/_history');
     expect(res.status).toBe(200);
     const bundle = res.body as Bundle;
-    expect(bundle.total).toBe(6);
+    // The six versions written here, and the oldest: the practice Organization the app creates at start-up.
+    expect(bundle.total).toBe(7);
     expect(new Set(bundle.entry?.map((e) => e.resource?.resourceType))).toEqual(
-      new Set(['Patient', 'Practitioner']),
+      new Set(['Patient', 'Practitioner', 'Organization']),
     );
     expect(bundle.entry?.[0]?.resource?.resourceType).toBe('Patient');
     expect(bundle.entry?.[1]?.resource?.resourceType).toBe('Practitioner');
+    const oldest = bundle.entry?.at(-1);
+    expect(`${oldest?.resource?.resourceType}/${oldest?.resource?.id}`).toBe(PRACTICE_REF);
+    expect(oldest?.resource?.meta?.versionId).toBe('1');
   });
 
   it('filters system history with _since and pages it with _count', async () => {

@@ -1,4 +1,13 @@
-import type { Bundle, BundleEntry, OperationOutcome, Patient, Resource } from '@medplum/fhirtypes';
+import type {
+  Bundle,
+  BundleEntry,
+  EpisodeOfCare,
+  OperationOutcome,
+  Patient,
+  Resource,
+  ServiceRequest,
+  Task,
+} from '@medplum/fhirtypes';
 import type { Express } from 'express';
 import request, { type Response } from 'supertest';
 import { expect } from 'vitest';
@@ -153,34 +162,108 @@ export function practitioner(family = 'Lindqvist', npi = `1${Math.floor(Math.ran
   };
 }
 
-/** A referral for outpatient physical therapy. */
-export function ptReferral(
-  patientRef: string,
-  extra: Record<string, unknown> = {},
-): Resource & Record<string, unknown> {
-  return {
-    resourceType: 'ServiceRequest',
-    status: 'active',
-    intent: 'order',
-    category: [{ coding: [{ system: SNOMED, code: '386053000', display: 'Evaluation procedure' }] }],
-    code: { coding: [{ system: SNOMED, code: '91251008', display: 'Physical therapy procedure' }] },
-    subject: { reference: patientRef },
-    authoredOn: '2024-03-05T09:30:00Z',
-    reasonCode: [{ text: 'Left knee pain after arthroscopic meniscectomy' }],
-    ...extra,
-  } as Resource & Record<string, unknown>;
+/** The practice Organization every test app creates at start-up (test/support/test-app.ts). */
+export const PRACTICE_REF = 'Organization/practice';
+export const REFERRAL_ID_SYSTEM = 'https://referrer.example.org/fhir/sid/referral';
+export const TASK_CODE_SYSTEM = 'http://hl7.org/fhir/CodeSystem/task-code';
+
+export interface ReferralParties {
+  /** The referred patient: `Patient/id`, or the fullUrl of a Patient entry of the same Bundle. */
+  subject: string;
+  /** The referrer: `Practitioner/id` (or PractitionerRole, Organization), or a fullUrl. */
+  requester: string;
+  /** The referrer's identifier value; unique per call unless given (same value = a re-send). */
+  identifierValue?: string;
 }
 
-export function referralTask(focusRef: string, extra: Record<string, unknown> = {}): Resource {
+/**
+ * A referral for outpatient physical therapy that meets the referral profile
+ * (profiles/source/pt-referral-servicerequest.json): active order, category Patient referral,
+ * a PT service code, subject, requester, authoredOn, the referrer's identifier and a reason.
+ * The subject and requester must exist on the server (or be created in the same transaction).
+ */
+export function referralServiceRequest(
+  { subject, requester, identifierValue = `REF-${unique()}` }: ReferralParties,
+  overrides: Partial<ServiceRequest> = {},
+): ServiceRequest {
+  return {
+    resourceType: 'ServiceRequest',
+    identifier: [{ system: REFERRAL_ID_SYSTEM, value: identifierValue }],
+    status: 'active',
+    intent: 'order',
+    category: [{ coding: [{ system: SNOMED, code: '3457005', display: 'Patient referral' }] }],
+    code: { coding: [{ system: SNOMED, code: '91251008', display: 'Physical therapy procedure' }] },
+    subject: { reference: subject },
+    requester: { reference: requester },
+    authoredOn: '2024-03-05T09:30:00Z',
+    reasonCode: [{ text: 'Left knee pain after arthroscopic meniscectomy' }],
+    ...overrides,
+  };
+}
+
+/** Creates a Patient and a referring Practitioner, the parties every referral needs. */
+export async function createReferralParties(
+  app: Express,
+): Promise<{ patientRef: string; requesterRef: string }> {
+  const pt = await create(app, patient());
+  const dr = await create(app, practitioner());
+  return { patientRef: `Patient/${pt.id}`, requesterRef: `Practitioner/${dr.id}` };
+}
+
+/**
+ * A Task about a referral that the referral state machine does not govern (its code is not
+ * `fulfill`): for generic REST behaviour such as `_include=Task:focus` or `_revinclude`.
+ */
+export function bookingTask(focusRef: string, extra: Partial<Task> = {}): Task {
   return {
     resourceType: 'Task',
     status: 'requested',
     intent: 'order',
-    code: {
-      coding: [{ system: 'http://hl7.org/fhir/CodeSystem/task-code', code: 'fulfill' }],
-    },
+    code: { text: 'Phone the patient to book the first visit' },
     focus: { reference: focusRef },
     authoredOn: '2024-03-05T09:31:00Z',
     ...extra,
-  } as Resource;
+  };
+}
+
+/** What the server writes with every new referral: its EpisodeOfCare and its fulfilment Task. */
+export interface ReferralIntake {
+  episodes: EpisodeOfCare[];
+  tasks: Task[];
+}
+
+/** The EpisodeOfCare resources and referral (`fulfill`) Tasks that point at a ServiceRequest. */
+export async function intakeOf(app: Express, serviceRequestRef: string): Promise<ReferralIntake> {
+  const episodes = await request(app).get(`/fhir/EpisodeOfCare?incoming-referral=${serviceRequestRef}`);
+  const tasks = await request(app).get(
+    `/fhir/Task?focus=${serviceRequestRef}&code=${TASK_CODE_SYSTEM}|fulfill`,
+  );
+  expect(episodes.status, JSON.stringify(episodes.body)).toBe(200);
+  expect(tasks.status, JSON.stringify(tasks.body)).toBe(200);
+  return {
+    episodes: ((episodes.body as Bundle).entry ?? []).map((e) => e.resource as EpisodeOfCare),
+    tasks: ((tasks.body as Bundle).entry ?? []).map((e) => e.resource as Task),
+  };
+}
+
+/**
+ * Asserts that a referral produced exactly one EpisodeOfCare (waitlist, for the referral's
+ * patient) and exactly one referral Task (received, fulfil, owned by the practice), both linked to it.
+ */
+export async function expectIntake(app: Express, referral: ServiceRequest): Promise<ReferralIntake> {
+  const ref = `ServiceRequest/${referral.id}`;
+  const intake = await intakeOf(app, ref);
+  expect(intake.episodes).toHaveLength(1);
+  expect(intake.tasks).toHaveLength(1);
+  const [episode] = intake.episodes as [EpisodeOfCare];
+  const [task] = intake.tasks as [Task];
+  expect(episode.status).toBe('waitlist');
+  expect(episode.referralRequest).toEqual([{ reference: ref }]);
+  expect(episode.patient?.reference).toBe(referral.subject?.reference);
+  expect(episode.managingOrganization?.reference).toBe(PRACTICE_REF);
+  expect(task.status).toBe('received');
+  expect(task.focus?.reference).toBe(ref);
+  expect(task.for?.reference).toBe(referral.subject?.reference);
+  expect(task.owner?.reference).toBe(PRACTICE_REF);
+  return intake;
 }

@@ -5,13 +5,14 @@ import { readExample } from '../support/examples.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import {
   create,
+  createReferralParties,
   expectNothingWritten,
   expectOutcome,
   patient,
   postResource,
   practitioner,
-  ptReferral,
   putResource,
+  referralServiceRequest,
 } from './http-helpers.js';
 
 /** create, read, vread, update and delete (https://hl7.org/fhir/R4/http.html). */
@@ -219,8 +220,8 @@ describe('delete', () => {
   let sr: { id?: string };
   beforeAll(async () => {
     t = await startTestApp();
-    const pt = await create(t.app, patient());
-    sr = await create(t.app, ptReferral(`Patient/${pt.id}`));
+    const { patientRef, requesterRef } = await createReferralParties(t.app);
+    sr = await create(t.app, referralServiceRequest({ subject: patientRef, requester: requesterRef }));
     const del = await request(t.app).delete(`/fhir/ServiceRequest/${sr.id}`);
     expect(del.status).toBe(204);
     expect(del.text ?? '').toBe('');

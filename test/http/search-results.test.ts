@@ -1,10 +1,12 @@
-import type { Bundle, OperationOutcome, Patient } from '@medplum/fhirtypes';
+import type { Bundle, OperationOutcome, Patient, ServiceRequest } from '@medplum/fhirtypes';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODE_SYSTEM } from '../../src/fhir/errors.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import {
+  bookingTask,
   create,
+  expectIntake,
   expectNothingWritten,
   expectOutcome,
   ids,
@@ -12,8 +14,8 @@ import {
   pathOf,
   patient,
   practitioner,
-  ptReferral,
-  referralTask,
+  putResource,
+  referralServiceRequest,
   sleep,
 } from './http-helpers.js';
 
@@ -199,16 +201,21 @@ describe('_include and _revinclude', () => {
   let ptRef: string;
   let drRef: string;
   let srRef: string;
+  /** A booking Task the client creates about the referral. */
   let taskRef: string;
+  /** The fulfilment Task the server creates with the referral. */
+  let referralTaskRef: string;
   beforeAll(async () => {
     t = await startTestApp();
     ptRef = `Patient/${(await create(t.app, patient())).id}`;
     drRef = `Practitioner/${(await create(t.app, practitioner('Osei'))).id}`;
-    srRef = `ServiceRequest/${(await create(t.app, ptReferral(ptRef, { requester: { reference: drRef } }))).id}`;
-    taskRef = `Task/${(await create(t.app, referralTask(srRef, { for: { reference: ptRef } }))).id}`;
+    const sr = await create(t.app, referralServiceRequest({ subject: ptRef, requester: drRef }));
+    srRef = `ServiceRequest/${sr.id}`;
+    referralTaskRef = `Task/${(await expectIntake(t.app, sr)).tasks[0]?.id}`;
+    taskRef = `Task/${(await create(t.app, bookingTask(srRef, { for: { reference: ptRef } }))).id}`;
     // Noise that must not be included.
     const other = `Patient/${(await create(t.app, patient())).id}`;
-    await create(t.app, ptReferral(other));
+    await create(t.app, referralServiceRequest({ subject: other, requester: drRef }));
   });
   afterAll(() => t.close());
 
@@ -243,7 +250,8 @@ describe('_include and _revinclude', () => {
   it('_revinclude=Task:focus adds the tasks whose focus is the referral', async () => {
     const bundle = await search(`ServiceRequest?_id=${srRef.split('/')[1]}&_revinclude=Task:focus`);
     expect(ids(bundle)).toEqual([srRef]);
-    expect(ids(bundle, 'include')).toEqual([taskRef]);
+    // The client's booking Task and the server's fulfilment Task; not the other referral's Task.
+    expect(ids(bundle, 'include').sort()).toEqual([referralTaskRef, taskRef].sort());
   });
 
   it('_revinclude=ServiceRequest:subject adds the referrals of a patient', async () => {
@@ -265,7 +273,7 @@ describe('_include and _revinclude', () => {
   });
 
   it('lists an included resource once even when several matches point at it', async () => {
-    await create(t.app, ptReferral(ptRef, { status: 'draft' }));
+    await create(t.app, referralServiceRequest({ subject: ptRef, requester: drRef }));
     const bundle = await search(`ServiceRequest?subject=${ptRef}&_include=ServiceRequest:subject`);
     expect(ids(bundle)).toHaveLength(2);
     expect(ids(bundle, 'include')).toEqual([ptRef]);
@@ -278,8 +286,13 @@ describe('GET and POST _search, unknown parameters', () => {
   beforeAll(async () => {
     t = await startTestApp();
     ptRef = `Patient/${(await create(t.app, patient({ name: [{ family: 'Form' }] }))).id}`;
-    await create(t.app, ptReferral(ptRef));
-    await create(t.app, ptReferral(ptRef, { status: 'completed' }));
+    const drRef = `Practitioner/${(await create(t.app, practitioner('Form'))).id}`;
+    await create(t.app, referralServiceRequest({ subject: ptRef, requester: drRef }));
+    // A referral arrives active; the referrer then marks the second one completed.
+    const done = await create(t.app, referralServiceRequest({ subject: ptRef, requester: drRef }));
+    const put = await putResource(t.app, `/fhir/ServiceRequest/${done.id}`, { ...done, status: 'completed' });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    expect((put.body as ServiceRequest).status).toBe('completed');
     await create(t.app, patient({ name: [{ family: 'Other' }] }));
   });
   afterAll(() => t.close());

@@ -1,4 +1,4 @@
-import type { Bundle, Patient, Resource } from '@medplum/fhirtypes';
+import type { Bundle, Patient, Resource, ServiceRequest } from '@medplum/fhirtypes';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/test-app.js';
@@ -10,7 +10,8 @@ import {
   MRN_SYSTEM,
   patient,
   practitioner,
-  ptReferral,
+  putResource,
+  referralServiceRequest,
   sleep,
 } from './http-helpers.js';
 
@@ -76,22 +77,37 @@ describe('search by parameter type', () => {
       }),
     );
     practitionerRef = `Practitioner/${await make(practitioner('Okonkwo'))}`;
+    // Every referral names its referrer: tka a practitioner, acl and back a referring clinic.
+    const clinicRef = `Organization/${await make({ resourceType: 'Organization', name: 'Harbour Orthopaedics' } as Resource)}`;
     sr.acl = await make(
-      ptReferral(`Patient/${p.A}`, {
-        instantiatesUri: ['http://pt.example.org/protocols/acl-rehab'],
-        authoredOn: '2024-03-05T09:30:00Z',
-      }),
+      referralServiceRequest(
+        { subject: `Patient/${p.A}`, requester: clinicRef },
+        {
+          instantiatesUri: ['http://pt.example.org/protocols/acl-rehab'],
+          authoredOn: '2024-03-05T09:30:00Z',
+        },
+      ),
     );
     sr.tka = await make(
-      ptReferral(`Patient/${p.B}`, {
-        instantiatesUri: ['http://pt.example.org/protocols/tka-rehab/v2'],
-        authoredOn: '2024-03-06T14:00:00Z',
-        requester: { reference: practitionerRef },
-      }),
+      referralServiceRequest(
+        { subject: `Patient/${p.B}`, requester: practitionerRef },
+        {
+          instantiatesUri: ['http://pt.example.org/protocols/tka-rehab/v2'],
+          authoredOn: '2024-03-06T14:00:00Z',
+        },
+      ),
     );
     sr.back = await make(
-      ptReferral(`Patient/${p.A}`, { status: 'draft', authoredOn: '2024-04-01', priority: 'urgent' }),
+      referralServiceRequest(
+        { subject: `Patient/${p.A}`, requester: clinicRef },
+        { authoredOn: '2024-04-01', priority: 'urgent' },
+      ),
     );
+    // A referral arrives active; the referrer then puts this one on hold.
+    const back = (await request(t.app).get(`/fhir/ServiceRequest/${sr.back}`)).body as ServiceRequest;
+    expect(
+      (await putResource(t.app, `/fhir/ServiceRequest/${sr.back}`, { ...back, status: 'on-hold' })).status,
+    ).toBe(200);
     const assessment = (probability: number) => ({
       resourceType: 'RiskAssessment',
       status: 'final',
@@ -135,7 +151,9 @@ describe('search by parameter type', () => {
         'back',
         'tka',
       ]);
-      expect(await find('ServiceRequest', 'status=draft')).toEqual(['back']);
+      expect(await find('ServiceRequest', 'status=on-hold')).toEqual(['back']);
+      expect(await find('ServiceRequest', 'status=active')).toEqual(['acl', 'tka']);
+      expect(await find('ServiceRequest', 'priority=urgent')).toEqual(['back']);
     });
   });
 

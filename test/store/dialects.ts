@@ -9,6 +9,9 @@ import { join } from 'node:path';
 export function contractDatabaseUrls(): { name: string; url: () => string }[] {
   return [
     { name: 'sqlite in memory', url: () => 'sqlite::memory:' },
-    { name: 'sqlite file (WAL)', url: () => `sqlite:${join(mkdtempSync(join(tmpdir(), 'fhir-store-')), 'store.sqlite')}` },
+    {
+      name: 'sqlite file (WAL)',
+      url: () => `sqlite:${join(mkdtempSync(join(tmpdir(), 'fhir-store-')), 'store.sqlite')}`,
+    },
   ];
 }

@@ -6,7 +6,12 @@ import { openStore } from '../../src/store/open-store.js';
 import { contractDatabaseUrls } from './dialects.js';
 
 function writeRequest(resource: Resource & { id: string }) {
-  return { resourceType: resource.resourceType, id: resource.id, resource, index: extractIndexRows(resource) };
+  return {
+    resourceType: resource.resourceType,
+    id: resource.id,
+    resource,
+    index: extractIndexRows(resource),
+  };
 }
 
 const patient = (id: string, family: string): Patient & { id: string } => ({
@@ -45,7 +50,9 @@ describe.each(contractDatabaseUrls())('FhirStore contract on $name', ({ url }) =
   it('keeps a deletion marker: read says deleted, vread of older versions still works', async () => {
     await open();
     await store.transaction((tx) => tx.write(writeRequest(patient('p2', 'Gone'))));
-    const marker = await store.transaction((tx) => tx.write({ resourceType: 'Patient', id: 'p2', deleted: true }));
+    const marker = await store.transaction((tx) =>
+      tx.write({ resourceType: 'Patient', id: 'p2', deleted: true }),
+    );
     expect(marker).toMatchObject({ versionId: '2', deleted: true });
     expect((await store.read('Patient', 'p2'))?.deleted).toBe(true);
     expect((await store.vread('Patient', 'p2', '1'))?.resource).toBeDefined();

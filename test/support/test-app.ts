@@ -1,6 +1,8 @@
 import { Writable } from 'node:stream';
 import type { Express } from 'express';
-import { createApp } from '../../src/app.js';
+import { createApp, createServices } from '../../src/app.js';
+import { ensurePractice } from '../../src/referral/practice.js';
+import { ResourceValidator } from '../../src/validation/resource-validator.js';
 import { createLogger } from '../../src/logging.js';
 import type { FhirStore } from '../../src/store/fhir-store.js';
 import { openStore } from '../../src/store/open-store.js';
@@ -30,8 +32,15 @@ export async function startTestApp(
       done();
     },
   });
+  const validator = sharedValidator();
+  const practice = await ensurePractice(store, createServices({ validator, practice: PRACTICE }), {
+    organizationId: 'practice',
+    name: 'Riverside Physical Therapy',
+  });
   const app = createApp({
     store,
+    validator,
+    practice,
     logger: createLogger('info', sink),
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
     version: 'test',
@@ -40,3 +49,12 @@ export async function startTestApp(
 }
 
 export const FHIR_JSON = 'application/fhir+json';
+
+const PRACTICE = { reference: 'Organization/practice' };
+let validator: ResourceValidator | undefined;
+
+/** One validator per test worker: compiling terminology and profiles takes a few hundred ms. */
+export function sharedValidator(): ResourceValidator {
+  validator ??= new ResourceValidator();
+  return validator;
+}
