@@ -7,6 +7,7 @@ import { readFhirBody } from './http/read-body.js';
 import { requestLog } from './http/request-log.js';
 import { sendJson } from './http/send.js';
 import type { Organization, Reference } from '@medplum/fhirtypes';
+import { NOTIFICATIONS_QUEUED, subscriptionHook } from './delivery/subscription-hook.js';
 import { referralWorkflow } from './referral/referral-workflow.js';
 import type { RestServices } from './rest/write-context.js';
 import type { FhirStore } from './store/fhir-store.js';
@@ -19,6 +20,8 @@ export interface AppDeps {
   /** The practice that receives referrals (see referral/practice.ts). */
   practice: Reference<Organization>;
   now?: () => string;
+  /** Called after a commit that queued subscription notifications (wakes the delivery worker). */
+  onNotificationsQueued?: () => void;
   logger: Logger;
   bodyLimitBytes: number;
   baseUrl?: string;
@@ -67,11 +70,15 @@ export function createApp(deps: AppDeps): Express {
 }
 
 /** The FHIR server's collaborators: the validator and the referral workflow's hooks. */
-export function createServices(deps: Pick<AppDeps, 'validator' | 'practice' | 'now'>): RestServices {
+export function createServices(deps: Pick<AppDeps, 'validator' | 'practice' | 'now' | 'onNotificationsQueued'>): RestServices {
   return {
     validator: deps.validator,
-    hooks: [referralWorkflow({ practice: deps.practice })],
+    // Order matters: the referral workflow writes Communications, which the subscription hook announces.
+    hooks: [referralWorkflow({ practice: deps.practice }), subscriptionHook()],
     now: deps.now ?? (() => new Date().toISOString()),
+    onCommitted: (ctx) => {
+      if (ctx.state.get(NOTIFICATIONS_QUEUED)) deps.onNotificationsQueued?.();
+    },
   };
 }
 

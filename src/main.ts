@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createApp, createServices } from './app.js';
 import { ConfigError, loadConfig } from './config/config.js';
 import { loadFhirDefinitions } from './fhir/definitions.js';
+import { DeliveryWorker } from './delivery/delivery-worker.js';
 import { createLogger } from './logging.js';
 import { ensurePractice } from './referral/practice.js';
 import { openStore } from './store/open-store.js';
@@ -32,11 +33,13 @@ async function main(): Promise<void> {
     createServices({ validator, practice: { reference: `Organization/${config.practiceOrganizationId}` } }),
     { organizationId: config.practiceOrganizationId, name: config.practiceName },
   );
+  let worker: DeliveryWorker | undefined;
   const app = createApp({
     store,
     logger,
     validator,
     practice,
+    onNotificationsQueued: () => worker?.wake(),
     bodyLimitBytes: config.bodyLimitBytes,
     baseUrl: config.baseUrl,
     version,
@@ -51,6 +54,21 @@ async function main(): Promise<void> {
       { port, host: config.host, store: store.dialect },
       `FHIR server listening on http://localhost:${port}/fhir`,
     );
+    if (config.delivery.enabled) {
+      worker = new DeliveryWorker({
+        store,
+        logger,
+        baseUrl: config.baseUrl ?? `http://localhost:${port}/fhir`,
+        practice: { reference: practice.reference as string },
+        timeoutMs: config.delivery.timeoutMs,
+        retry: {
+          baseDelayMs: config.delivery.baseBackoffMs,
+          maxDelayMs: config.delivery.maxBackoffMs,
+          giveUpAfterMs: config.delivery.giveUpAfterMs,
+        },
+      });
+      worker.start();
+    }
   });
 
   let stopping = false;
@@ -59,7 +77,9 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down');
     server.close(() => {
-      void store.close().then(() => process.exit(0));
+      void (worker?.stop() ?? Promise.resolve())
+        .then(() => store.close())
+        .then(() => process.exit(0));
     });
     setTimeout(() => process.exit(1), 10_000).unref();
   };

@@ -14,6 +14,16 @@ export interface Config {
   /** The practice's Organization id and name (created on first start). */
   practiceOrganizationId: string;
   practiceName: string;
+  delivery: {
+    /** Run the delivery worker in this instance (several instances may all run one). */
+    enabled: boolean;
+    timeoutMs: number;
+    baseBackoffMs: number;
+    maxBackoffMs: number;
+    giveUpAfterMs: number;
+  };
+  /** A progress report goes to the referrer every N attended visits. */
+  progressReportEveryVisits: number;
 }
 
 export class ConfigError extends Error {}
@@ -48,6 +58,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     baseUrl,
     practiceOrganizationId: parseId(env.PRACTICE_ORGANIZATION_ID ?? 'practice', 'PRACTICE_ORGANIZATION_ID'),
     practiceName: env.PRACTICE_NAME ?? 'Physical Therapy Practice',
+    delivery: {
+      enabled: (env.DELIVERY_WORKER ?? 'on') !== 'off',
+      timeoutMs: parseInteger(env.DELIVERY_TIMEOUT_MS ?? '10000', 'DELIVERY_TIMEOUT_MS', 100, 600_000),
+      baseBackoffMs: parseInteger(env.DELIVERY_BASE_BACKOFF_MS ?? '1000', 'DELIVERY_BASE_BACKOFF_MS', 10, 3_600_000),
+      maxBackoffMs: parseInteger(env.DELIVERY_MAX_BACKOFF_MS ?? '600000', 'DELIVERY_MAX_BACKOFF_MS', 10, 86_400_000),
+      giveUpAfterMs: parseInteger(env.DELIVERY_GIVE_UP_HOURS ?? '24', 'DELIVERY_GIVE_UP_HOURS', 1, 24 * 30) * 3_600_000,
+    },
+    progressReportEveryVisits: parseInteger(env.PROGRESS_REPORT_EVERY_VISITS ?? '6', 'PROGRESS_REPORT_EVERY_VISITS', 1, 100),
   };
 }
 

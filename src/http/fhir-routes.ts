@@ -1,5 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { fhirError } from '../fhir/errors.js';
+import { subscriptionEvents, subscriptionStatus } from '../delivery/subscription-operations.js';
 import { processBundle } from '../rest/bundle-interaction.js';
 import { processMessage } from '../rest/process-message.js';
 import { validateOperation } from '../rest/validate-operation.js';
@@ -208,6 +209,19 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
   router.get('/:type/:id/_history/:vid', async (req, res) => {
     const result = await vreadResource(store, param(req, 'type'), param(req, 'id'), param(req, 'vid'));
     sendResult(req, res, result, readPreferences(req), base(req));
+  });
+
+  router.get('/:type/:id/:operation', async (req, res) => {
+    const operation = param(req, 'operation');
+    if (param(req, 'type') !== 'Subscription' || (operation !== '$status' && operation !== '$events')) {
+      throw fhirError('unknown-route', `No operation ${operation.slice(0, 64)} on ${param(req, 'type')}`);
+    }
+    const now = services.now();
+    const bundle =
+      operation === '$status'
+        ? await subscriptionStatus(store, param(req, 'id'), base(req), now)
+        : await subscriptionEvents(store, param(req, 'id'), new URLSearchParams(query(req)), base(req), now);
+    sendJson(res, 200, bundle);
   });
 
   router.all('/{*rest}', (req) => {

@@ -152,8 +152,10 @@ async function processTransaction(
   request: BundleRequest,
 ): Promise<Bundle> {
   assertNoDuplicateIdentities(entries);
+  let committed: WriteContext | undefined;
   const results = await store.transaction(async (tx) => {
     const ctx = newWriteContext(tx, services);
+    committed = ctx;
     const out = new Map<number, RestResult>();
     const run = async (entry: PlannedEntry): Promise<void> => {
       try {
@@ -186,6 +188,7 @@ async function processTransaction(
     await runBeforeCommit(ctx);
     return out;
   });
+  if (committed) services.onCommitted?.(committed);
   return {
     resourceType: 'Bundle',
     type: 'transaction-response',
@@ -204,6 +207,7 @@ async function processBatch(
 ): Promise<Bundle> {
   const responses: BundleEntry[] = [];
   for (const entry of entries) {
+    let committedEntry: WriteContext | undefined;
     try {
       const result = await store.transaction(async (tx) => {
         const ctx = newWriteContext(tx, services);
@@ -217,8 +221,10 @@ async function processBatch(
         }
         const entryResult = await executeEntry(ctx, entry, request.baseUrl, false);
         await runBeforeCommit(ctx);
+        committedEntry = ctx;
         return entryResult;
       });
+      if (committedEntry) services.onCommitted?.(committedEntry);
       responses.push(responseEntry(result, request));
     } catch (err) {
       if (!(err instanceof FhirError)) {

@@ -1,5 +1,6 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { getResourceTypeNames } from '../fhir/definitions.js';
+import { REFERRAL_PROGRESS_TOPIC } from '../delivery/subscription-settings.js';
 import { getIndexedSearchParameters } from '../fhir/search/search-parameters.js';
 
 /**
@@ -31,6 +32,8 @@ export function buildCapabilityStatement(info: ServerInfo): CapabilityStatement 
       description: 'HL7 FHIR R4 electronic-referral service for physical-therapy practices',
       url: info.baseUrl,
     },
+    // Conformance to the Subscriptions Backport IG, so receivers find the topic without our docs.
+    instantiates: ['http://hl7.org/fhir/uv/subscriptions-backport/CapabilityStatement/backport-subscription-server-r4'],
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
     rest: [
@@ -59,6 +62,7 @@ function buildResources(): CapabilityStatementRestResource[] {
   return types.map((type): CapabilityStatementRestResource => {
     const params = [...getIndexedSearchParameters(type).values()];
     return {
+      ...(type === 'Subscription' ? subscriptionExtras() : {}),
       type: type as CapabilityStatementRestResource['type'],
       profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
       interaction: [
@@ -95,4 +99,21 @@ function buildResources(): CapabilityStatementRestResource[] {
       ],
     };
   });
+}
+
+/** The Backport IG's way to advertise topics and the subscription operations on R4. */
+function subscriptionExtras(): Partial<CapabilityStatementRestResource> {
+  return {
+    extension: [
+      {
+        url: 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical',
+        valueCanonical: REFERRAL_PROGRESS_TOPIC,
+      },
+    ],
+    supportedProfile: ['http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription'],
+    operation: [
+      { name: 'status', definition: 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status' },
+      { name: 'events', definition: 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events' },
+    ],
+  };
 }

@@ -36,6 +36,8 @@ export interface RestServices {
   hooks: WriteHook[];
   /** Clock, injectable for tests. */
   now(): string;
+  /** After a write transaction commits (e.g. to wake the delivery worker). */
+  onCommitted?(ctx: WriteContext): void;
 }
 
 export interface WriteContext {
@@ -62,10 +64,14 @@ export async function runWrite<T>(
   services: RestServices,
   work: (ctx: WriteContext) => Promise<T>,
 ): Promise<T> {
-  return store.transaction(async (tx) => {
+  let committed: WriteContext | undefined;
+  const result = await store.transaction(async (tx) => {
     const ctx = newWriteContext(tx, services);
-    const result = await work(ctx);
+    const value = await work(ctx);
     await runBeforeCommit(ctx);
-    return result;
+    committed = ctx;
+    return value;
   });
+  if (committed) services.onCommitted?.(committed);
+  return result;
 }

@@ -58,6 +58,28 @@ export interface StoreReader {
   history(request: HistoryRequest): Promise<HistoryPage>;
 }
 
+/** One announced event of a subscription: its gap-free number and the resource version it is about. */
+export interface SubscriptionEvent {
+  subscriptionId: string;
+  eventNumber: number;
+  /** `Type/id/_history/vid` of the resource the event is about. */
+  focus: string;
+  occurredAt: string;
+}
+
+/** A notification waiting in the outbox (or being delivered) for one subscription event. */
+export interface OutboxNotification extends SubscriptionEvent {
+  id: number;
+  attempts: number;
+  /** When the first attempt was queued (ms), for the give-up deadline. */
+  createdMs: number;
+}
+
+export type NotificationResult =
+  | { status: 'delivered'; atMs: number }
+  | { status: 'retry'; nextAttemptMs: number; error: string }
+  | { status: 'failed'; error: string };
+
 export interface StoreTransaction extends StoreReader {
   /** Writes a new version; the store assigns versionId (previous + 1) and lastUpdated. */
   write(request: WriteRequest): Promise<StoredVersion>;
@@ -67,9 +89,32 @@ export interface StoreTransaction extends StoreReader {
    * serialises every write transaction; PostgreSQL takes an advisory transaction lock.
    */
   lock(key: string): Promise<void>;
+  /**
+   * Records an event for a subscription and queues its notification (the outbox), in this
+   * transaction: the event exists, and will be delivered, exactly when the write commits.
+   * Answers the event's number, gap-free per subscription.
+   */
+  appendSubscriptionEvent(subscriptionId: string, focus: string, occurredAt: string): Promise<number>;
 }
 
-export interface FhirStore extends StoreReader {
+/** The delivery worker's view of the outbox. */
+export interface OutboxStore {
+  /**
+   * Leases up to `limit` notifications due at `nowMs` for `leaseMs`; a lease that runs out (a
+   * worker died) makes the notification due again, so none is lost.
+   */
+  claimNotifications(nowMs: number, limit: number, leaseMs: number): Promise<OutboxNotification[]>;
+  finishNotification(id: number, result: NotificationResult): Promise<void>;
+  /** Gives up every pending notification of a subscription (it is in error). Answers how many. */
+  abandonNotifications(subscriptionId: string, error: string): Promise<number>;
+  /** Events numbered from..to (inclusive) of a subscription, oldest first, for `$events`. */
+  subscriptionEvents(subscriptionId: string, from: number, to: number): Promise<SubscriptionEvent[]>;
+  subscriptionEventCount(subscriptionId: string): Promise<number>;
+  /** The earliest time any pending notification is due, for the worker's sleep. */
+  nextNotificationDueMs(): Promise<number | undefined>;
+}
+
+export interface FhirStore extends StoreReader, OutboxStore {
   readonly dialect: 'sqlite' | 'postgres';
   /** Runs `work` atomically: all its writes commit together (durably) or none do. */
   transaction<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T>;

@@ -40,12 +40,22 @@ export function buildWhere(query: SearchQuery): SqlFragment {
   return { sql: clauses.join(' AND '), params };
 }
 
-export function buildOrderBy(query: SearchQuery): SqlFragment {
+/** What differs between dialects in the SQL built here. */
+export interface SqlDialectOptions {
+  /**
+   * Spell out where a missing sort value (NULL) goes, as SQLite does by default: first when
+   * ascending, last when descending. PostgreSQL's default is the opposite.
+   */
+  explicitNullOrder?: boolean;
+}
+
+export function buildOrderBy(query: SearchQuery, dialect: SqlDialectOptions = {}): SqlFragment {
   const parts: string[] = [];
   const params: unknown[] = [];
   for (const rule of query.sort) {
     const fragment = sortSql(rule);
-    parts.push(`${fragment.sql} ${rule.descending ? 'DESC' : 'ASC'}`);
+    const nulls = dialect.explicitNullOrder ? (rule.descending ? ' NULLS LAST' : ' NULLS FIRST') : '';
+    parts.push(`${fragment.sql} ${rule.descending ? 'DESC' : 'ASC'}${nulls}`);
     params.push(...fragment.params);
   }
   if (!query.sort.some((r) => r.code === '_lastUpdated')) {

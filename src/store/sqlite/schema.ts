@@ -67,4 +67,34 @@ export const MIGRATIONS: Migration[] = [
       ...indexTable('idx_uri', 'value TEXT NOT NULL', 'value'),
     ],
   },
+  {
+    version: 2,
+    description: 'subscription events and the notification outbox',
+    statements: [
+      // Every event announced to a subscription, numbered without gaps (the primary key makes a
+      // duplicate number impossible), kept for $events replays.
+      `CREATE TABLE subscription_event (
+        subscription_id TEXT NOT NULL,
+        event_number INTEGER NOT NULL,
+        focus TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        PRIMARY KEY (subscription_id, event_number)
+      )`,
+      // One row per notification to deliver; written in the transaction that creates the event.
+      `CREATE TABLE notification_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subscription_id TEXT NOT NULL,
+        event_number INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_ms BIGINT NOT NULL,
+        next_attempt_ms BIGINT NOT NULL,
+        lease_until_ms BIGINT,
+        delivered_ms BIGINT,
+        last_error TEXT,
+        UNIQUE (subscription_id, event_number)
+      )`,
+      `CREATE INDEX notification_outbox_due ON notification_outbox (status, next_attempt_ms)`,
+    ],
+  },
 ];

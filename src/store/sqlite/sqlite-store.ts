@@ -7,6 +7,9 @@ import type { SearchQuery } from '../../fhir/search/search-query.js';
 import { AsyncMutex } from '../async-mutex.js';
 import type {
   FhirStore,
+  NotificationResult,
+  OutboxNotification,
+  SubscriptionEvent,
   HistoryPage,
   HistoryRequest,
   SearchResult,
@@ -82,6 +85,31 @@ export class SqliteStore implements FhirStore {
 
   history(request: HistoryRequest): Promise<HistoryPage> {
     return this.readWith((q) => q.history(request));
+  }
+
+  claimNotifications(nowMs: number, limit: number, leaseMs: number): Promise<OutboxNotification[]> {
+    // A claim is a write (the lease), so it takes the write lock like any transaction.
+    return this.writeLock.run(async () => this.writer.transaction(() => this.writerQueries.claim(nowMs, limit, leaseMs)).immediate());
+  }
+
+  finishNotification(id: number, result: NotificationResult): Promise<void> {
+    return this.writeLock.run(async () => this.writerQueries.finish(id, result));
+  }
+
+  abandonNotifications(subscriptionId: string, error: string): Promise<number> {
+    return this.writeLock.run(async () => this.writerQueries.abandon(subscriptionId, error));
+  }
+
+  subscriptionEvents(subscriptionId: string, from: number, to: number): Promise<SubscriptionEvent[]> {
+    return this.readWith((q) => q.events(subscriptionId, from, to));
+  }
+
+  subscriptionEventCount(subscriptionId: string): Promise<number> {
+    return this.readWith((q) => q.eventCount(subscriptionId));
+  }
+
+  nextNotificationDueMs(): Promise<number | undefined> {
+    return this.readWith((q) => q.nextDue());
   }
 
   transaction<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
@@ -179,6 +207,9 @@ class SqliteTransaction implements StoreTransaction {
   }
   async lock(_key: string): Promise<void> {
     // Nothing to do: BEGIN IMMEDIATE already serialises every write transaction.
+  }
+  async appendSubscriptionEvent(subscriptionId: string, focus: string, occurredAt: string): Promise<number> {
+    return this.q.appendEvent(subscriptionId, focus, occurredAt);
   }
 }
 
@@ -283,6 +314,83 @@ class SqliteQueries {
     return { versions: rows.map(toStoredVersion), total };
   }
 
+  appendEvent(subscriptionId: string, focus: string, occurredAt: string): number {
+    const next =
+      (this.stmt('SELECT COALESCE(MAX(event_number), 0) AS n FROM subscription_event WHERE subscription_id = ?').get(subscriptionId) as { n: number }).n + 1;
+    this.stmt('INSERT INTO subscription_event (subscription_id, event_number, focus, occurred_at) VALUES (?, ?, ?, ?)').run(
+      subscriptionId,
+      next,
+      focus,
+      occurredAt,
+    );
+    const now = Date.now();
+    this.stmt(
+      "INSERT INTO notification_outbox (subscription_id, event_number, status, created_ms, next_attempt_ms) VALUES (?, ?, 'pending', ?, ?)",
+    ).run(subscriptionId, next, now, now);
+    return next;
+  }
+
+  claim(nowMs: number, limit: number, leaseMs: number): OutboxNotification[] {
+    const rows = this.stmt(
+      `SELECT o.id, o.subscription_id, o.event_number, o.attempts, o.created_ms, e.focus, e.occurred_at
+       FROM notification_outbox o JOIN subscription_event e ON e.subscription_id = o.subscription_id AND e.event_number = o.event_number
+       WHERE o.status = 'pending' AND o.next_attempt_ms <= ? AND (o.lease_until_ms IS NULL OR o.lease_until_ms <= ?)
+       ORDER BY o.next_attempt_ms, o.id LIMIT ?`,
+    ).all(nowMs, nowMs, limit) as OutboxRow[];
+    const lease = this.stmt('UPDATE notification_outbox SET lease_until_ms = ?, attempts = attempts + 1 WHERE id = ?');
+    for (const row of rows) {
+      lease.run(nowMs + leaseMs, row.id);
+    }
+    return rows.map((row) => ({
+      id: row.id,
+      subscriptionId: row.subscription_id,
+      eventNumber: row.event_number,
+      attempts: row.attempts + 1,
+      createdMs: row.created_ms,
+      focus: row.focus,
+      occurredAt: row.occurred_at,
+    }));
+  }
+
+  finish(id: number, result: NotificationResult): void {
+    if (result.status === 'delivered') {
+      this.stmt("UPDATE notification_outbox SET status = 'delivered', delivered_ms = ?, lease_until_ms = NULL WHERE id = ?").run(result.atMs, id);
+    } else if (result.status === 'retry') {
+      this.stmt('UPDATE notification_outbox SET next_attempt_ms = ?, last_error = ?, lease_until_ms = NULL WHERE id = ?').run(
+        result.nextAttemptMs,
+        result.error.slice(0, 500),
+        id,
+      );
+    } else {
+      this.stmt("UPDATE notification_outbox SET status = 'failed', last_error = ?, lease_until_ms = NULL WHERE id = ?").run(result.error.slice(0, 500), id);
+    }
+  }
+
+  abandon(subscriptionId: string, error: string): number {
+    return this.stmt("UPDATE notification_outbox SET status = 'failed', last_error = ?, lease_until_ms = NULL WHERE subscription_id = ? AND status = 'pending'").run(
+      error.slice(0, 500),
+      subscriptionId,
+    ).changes;
+  }
+
+  events(subscriptionId: string, from: number, to: number): SubscriptionEvent[] {
+    const rows = this.stmt(
+      'SELECT subscription_id, event_number, focus, occurred_at FROM subscription_event WHERE subscription_id = ? AND event_number BETWEEN ? AND ? ORDER BY event_number',
+    ).all(subscriptionId, from, to) as { subscription_id: string; event_number: number; focus: string; occurred_at: string }[];
+    return rows.map((r) => ({ subscriptionId: r.subscription_id, eventNumber: r.event_number, focus: r.focus, occurredAt: r.occurred_at }));
+  }
+
+  eventCount(subscriptionId: string): number {
+    return (this.stmt('SELECT COALESCE(MAX(event_number), 0) AS n FROM subscription_event WHERE subscription_id = ?').get(subscriptionId) as { n: number }).n;
+  }
+
+  nextDue(): number | undefined {
+    const row = this.stmt(
+      "SELECT MIN(CASE WHEN lease_until_ms IS NOT NULL AND lease_until_ms > next_attempt_ms THEN lease_until_ms ELSE next_attempt_ms END) AS due FROM notification_outbox WHERE status = 'pending'",
+    ).get() as { due: number | null };
+    return row.due ?? undefined;
+  }
+
   write(request: WriteRequest): StoredVersion {
     const { resourceType, id } = request;
     const current = this.stmt(
@@ -360,6 +468,16 @@ class SqliteQueries {
 function withoutIdentity(resource: Resource): Partial<Resource> {
   const { resourceType: _t, id: _i, meta: _m, ...rest } = resource;
   return rest;
+}
+
+interface OutboxRow {
+  id: number;
+  subscription_id: string;
+  event_number: number;
+  attempts: number;
+  created_ms: number;
+  focus: string;
+  occurred_at: string;
 }
 
 function snake(name: string): string {
