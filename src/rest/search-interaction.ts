@@ -27,11 +27,17 @@ export async function searchResources(store: StoreReader, request: SearchParams)
   const parsed = parseSearch(request.resourceType, request.params, { strict: request.strict });
   const query = parsed.query;
   const countOnly = parsed.summary === 'count';
-  // Without a total, ask for one extra row to know whether there is a next page.
-  const askFor = countOnly ? 0 : query.total ? query.count : query.count + 1;
+  // One extra row tells whether there is a next page.
+  const askFor = countOnly ? 0 : query.count + 1;
   const result = await store.search({ ...query, count: askFor, total: query.total || countOnly });
   const hasMore = result.resources.length > query.count;
   const matches = result.resources.slice(0, query.count);
+  // On the last page the total is known without counting.
+  const total =
+    result.total ??
+    (!hasMore && !countOnly && (matches.length > 0 || query.offset === 0)
+      ? query.offset + matches.length
+      : undefined);
   const included = countOnly ? [] : await collectIncludes(store, matches, parsed);
 
   const entries: BundleEntry[] = [
@@ -52,8 +58,8 @@ export async function searchResources(store: StoreReader, request: SearchParams)
   return {
     resourceType: 'Bundle',
     type: 'searchset',
-    ...(result.total !== undefined ? { total: result.total } : {}),
-    link: pageLinks(request.selfUrl, request.params, query.offset, query.count, result.total, hasMore),
+    ...(total !== undefined ? { total } : {}),
+    link: pageLinks(request.selfUrl, request.params, query.offset, query.count, total, hasMore),
     ...(entries.length > 0 ? { entry: entries } : {}),
   };
 }

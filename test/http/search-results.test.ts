@@ -2,7 +2,7 @@ import type { Bundle, OperationOutcome, Patient, ServiceRequest } from '@medplum
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODE_SYSTEM } from '../../src/fhir/errors.js';
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { FHIR_JSON, startTestApp, type TestApp } from '../support/test-app.js';
 import {
   bookingTask,
   create,
@@ -38,7 +38,7 @@ describe('paging and totals', () => {
 
   it('follows next links to the end, seeing every match exactly once', async () => {
     const seen: string[] = [];
-    let url: string | undefined = '/fhir/Patient?family=Pager&_count=5';
+    let url: string | undefined = '/fhir/Patient?family=Pager&_count=5&_total=accurate';
     let pages = 0;
     while (url) {
       const res = await request(t.app).get(url);
@@ -364,5 +364,29 @@ describe('GET and POST _search, unknown parameters', () => {
     expect(res.status).toBe(200);
     expect(res.body.total).toBe(1);
     expect(res.body.entry.some((e: { search: { mode: string } }) => e.search.mode === 'outcome')).toBe(false);
+  });
+});
+
+describe('Bundle.total without _total', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+    for (let i = 0; i < 7; i++) {
+      await request(t.app)
+        .post('/fhir/Patient')
+        .set('content-type', FHIR_JSON)
+        .send(JSON.stringify({ resourceType: 'Patient', name: [{ family: 'Totalson' }] }));
+    }
+  });
+  afterAll(() => t.close());
+
+  it('is left out of a page that is not the last, and exact on the last page, without counting', async () => {
+    const first = await request(t.app).get('/fhir/Patient?family=Totalson&_count=5');
+    expect(first.body.total).toBeUndefined();
+    expect(first.body.entry).toHaveLength(5);
+    const last = await request(t.app).get('/fhir/Patient?family=Totalson&_count=5&_offset=5');
+    expect(last.body.total).toBe(7);
+    const accurate = await request(t.app).get('/fhir/Patient?family=Totalson&_count=5&_total=accurate');
+    expect(accurate.body.total).toBe(7);
   });
 });

@@ -58,7 +58,9 @@ export function parseSearch(
   const defaultCount = options.defaultCount ?? 20;
   const maxCount = options.maxCount ?? 1000;
   const parsed: ParsedSearch = {
-    query: { resourceType, filters: [], sort: [], count: defaultCount, offset: 0, total: true },
+    // Counting every match costs a second query over all of them; FHIR makes Bundle.total optional
+    // (https://hl7.org/fhir/R4/search.html#total), so it is counted only when asked for.
+    query: { resourceType, filters: [], sort: [], count: defaultCount, offset: 0, total: false },
     include: [],
     revinclude: [],
     warnings: [],

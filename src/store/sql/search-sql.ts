@@ -29,15 +29,48 @@ export const INDEX_TABLES: Record<IndexTable, string> = {
 /** Highest code point, so `norm >= 'abc' AND norm < 'abc\uffff'` is a prefix match that uses the index. */
 const PREFIX_END = '\uffff';
 
+/**
+ * The most selective filter drives the query (an `IN` over its index); the others are checked
+ * per candidate with correlated `EXISTS` on the owner index. `+r.deleted` keeps SQLite's planner
+ * from walking the type/time index and testing every resource of the type, which it does
+ * otherwise to avoid a sort (measured: an identifier search at 100k stored went 97 ms → 0.01 ms).
+ * Unary `+` is a no-op in PostgreSQL.
+ */
 export function buildWhere(query: SearchQuery): SqlFragment {
-  const clauses = ['r.resource_type = ?', 'r.deleted = 0'];
+  const clauses = ['r.resource_type = ?', '+r.deleted = 0'];
   const params: unknown[] = [query.resourceType];
-  for (const filter of query.filters) {
-    const fragment = filterSql(query.resourceType, filter);
+  const ordered = [...query.filters].sort((a, b) => selectivityRank(a) - selectivityRank(b));
+  ordered.forEach((filter, i) => {
+    const fragment = filterSql(query.resourceType, filter, i === 0 ? 'drive' : 'check');
     clauses.push(fragment.sql);
     params.push(...fragment.params);
-  }
+  });
   return { sql: clauses.join(' AND '), params };
+}
+
+/** Lower is more selective, by what such a parameter usually is (an id, a reference, a code, a status). */
+function selectivityRank(filter: SearchFilter): number {
+  switch (filter.kind) {
+    case 'id':
+      return filter.not ? 90 : 0;
+    case 'reference':
+      return 10;
+    case 'token':
+      if (filter.not) return 90;
+      return filter.code === 'identifier' ? 5 : filter.values.some((v) => v.system) ? 30 : 40;
+    case 'string':
+      return filter.match === 'exact' ? 15 : 20;
+    case 'uri':
+      return 25;
+    case 'quantity':
+    case 'number':
+      return 50;
+    case 'date':
+    case 'lastUpdated':
+      return 60;
+    case 'missing':
+      return 95;
+  }
 }
 
 /** What differs between dialects in the SQL built here. */
@@ -83,18 +116,26 @@ function sortSql(rule: SortRule): SqlFragment {
   };
 }
 
+type FilterRole = 'drive' | 'check';
+
 function inIndex(
   table: IndexTable,
   resourceType: string,
   code: string,
   condition: SqlFragment,
-  negate = false,
+  negate: boolean,
+  role: FilterRole,
 ): SqlFragment {
+  const where = condition.sql ? ` AND (${condition.sql})` : '';
+  if (role === 'drive' && !negate) {
+    return {
+      sql: `r.id IN (SELECT t.id FROM ${INDEX_TABLES[table]} t WHERE t.resource_type = ? AND t.code = ?${where})`,
+      params: [resourceType, code, ...condition.params],
+    };
+  }
   return {
-    sql: `r.id ${negate ? 'NOT IN' : 'IN'} (SELECT t.id FROM ${INDEX_TABLES[table]} t WHERE t.resource_type = ? AND t.code = ?${
-      condition.sql ? ` AND (${condition.sql})` : ''
-    })`,
-    params: [resourceType, code, ...condition.params],
+    sql: `${negate ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${INDEX_TABLES[table]} t WHERE t.resource_type = r.resource_type AND t.id = r.id AND t.code = ?${where})`,
+    params: [code, ...condition.params],
   };
 }
 
@@ -105,7 +146,7 @@ function anyOf(fragments: SqlFragment[]): SqlFragment {
   };
 }
 
-function filterSql(resourceType: string, filter: SearchFilter): SqlFragment {
+function filterSql(resourceType: string, filter: SearchFilter, role: FilterRole): SqlFragment {
   switch (filter.kind) {
     case 'id':
       return {
@@ -118,7 +159,7 @@ function filterSql(resourceType: string, filter: SearchFilter): SqlFragment {
         params: filter.values.flatMap((v) => rangeSql('', '', v).params),
       };
     case 'missing':
-      return inIndex(filter.table, resourceType, filter.code, { sql: '', params: [] }, filter.missing);
+      return inIndex(filter.table, resourceType, filter.code, { sql: '', params: [] }, filter.missing, role);
     case 'token':
       return inIndex(
         'token',
@@ -142,6 +183,7 @@ function filterSql(resourceType: string, filter: SearchFilter): SqlFragment {
           }),
         ),
         filter.not,
+        role,
       );
     case 'string':
       return inIndex(
@@ -157,6 +199,8 @@ function filterSql(resourceType: string, filter: SearchFilter): SqlFragment {
                 : { sql: 't.norm >= ? AND t.norm < ?', params: [v, v + PREFIX_END] },
           ),
         ),
+        false,
+        role,
       );
     case 'reference':
       return inIndex(
@@ -174,6 +218,8 @@ function filterSql(resourceType: string, filter: SearchFilter): SqlFragment {
             return { sql: 't.target_id = ?', params: [v.targetId] };
           }),
         ),
+        false,
+        role,
       );
     case 'date':
     case 'number':
@@ -182,6 +228,8 @@ function filterSql(resourceType: string, filter: SearchFilter): SqlFragment {
         resourceType,
         filter.code,
         anyOf(filter.values.map((v) => rangeSql('t.low', 't.high', v))),
+        false,
+        role,
       );
     case 'quantity':
       return inIndex(
@@ -204,6 +252,8 @@ function filterSql(resourceType: string, filter: SearchFilter): SqlFragment {
             return { sql: parts.map((p) => `(${p})`).join(' AND '), params };
           }),
         ),
+        false,
+        role,
       );
     case 'uri':
       return inIndex(
@@ -219,6 +269,8 @@ function filterSql(resourceType: string, filter: SearchFilter): SqlFragment {
                 : { sql: 't.value = ?', params: [v] },
           ),
         ),
+        false,
+        role,
       );
   }
 }
@@ -237,10 +289,17 @@ function rangeSql(low: string, high: string, v: RangeValue): SqlFragment {
       return { sql: `${high} > ?`, params: [v.high] };
     case 'lt':
       return { sql: `${low} < ?`, params: [v.low] };
+    // ge and le: the leading bound is implied by both branches, and lets an index range-scan.
     case 'ge':
-      return { sql: `${high} > ? OR (${low} >= ? AND ${high} <= ?)`, params: [v.high, v.low, v.high] };
+      return {
+        sql: `${high} >= ? AND (${high} > ? OR (${low} >= ? AND ${high} <= ?))`,
+        params: [v.low, v.high, v.low, v.high],
+      };
     case 'le':
-      return { sql: `${low} < ? OR (${low} >= ? AND ${high} <= ?)`, params: [v.low, v.low, v.high] };
+      return {
+        sql: `${low} <= ? AND (${low} < ? OR (${low} >= ? AND ${high} <= ?))`,
+        params: [v.high, v.low, v.low, v.high],
+      };
     case 'sa':
       return { sql: `${low} > ?`, params: [v.high] };
     case 'eb':

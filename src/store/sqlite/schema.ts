@@ -97,4 +97,26 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX notification_outbox_due ON notification_outbox (status, next_attempt_ms)`,
     ],
   },
+  {
+    version: 3,
+    description:
+      'owner indexes include the parameter code (for correlated EXISTS checks); date upper bounds indexed',
+    statements: [
+      `DROP INDEX idx_token_owner`,
+      `CREATE INDEX idx_token_owner ON idx_token (resource_type, id, code)`,
+      `DROP INDEX idx_string_owner`,
+      `CREATE INDEX idx_string_owner ON idx_string (resource_type, id, code)`,
+      `DROP INDEX idx_reference_owner`,
+      `CREATE INDEX idx_reference_owner ON idx_reference (resource_type, id, code)`,
+      `DROP INDEX idx_date_owner`,
+      `CREATE INDEX idx_date_owner ON idx_date (resource_type, id, code)`,
+      `DROP INDEX idx_number_owner`,
+      `CREATE INDEX idx_number_owner ON idx_number (resource_type, id, code)`,
+      `DROP INDEX idx_quantity_owner`,
+      `CREATE INDEX idx_quantity_owner ON idx_quantity (resource_type, id, code)`,
+      `DROP INDEX idx_uri_owner`,
+      `CREATE INDEX idx_uri_owner ON idx_uri (resource_type, id, code)`,
+      `CREATE INDEX idx_date_high ON idx_date (resource_type, code, high)`,
+    ],
+  },
 ];

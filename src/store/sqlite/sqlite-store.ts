@@ -53,6 +53,9 @@ export class SqliteStore implements FhirStore {
     }
     this.writer = openConnection(path);
     migrate(this.writer);
+    // Keeps the planner's statistics current for a long-lived connection (SQLite ≥ 3.46).
+    // See: https://www.sqlite.org/pragma.html#pragma_optimize
+    this.writer.pragma('optimize=0x10002');
     // An in-memory database exists only on its own connection, so it reads through the writer
     // (and takes the write lock, so it never sees another request's uncommitted work).
     this.reader = this.inMemory ? this.writer : openConnection(path, true);
@@ -89,7 +92,9 @@ export class SqliteStore implements FhirStore {
 
   claimNotifications(nowMs: number, limit: number, leaseMs: number): Promise<OutboxNotification[]> {
     // A claim is a write (the lease), so it takes the write lock like any transaction.
-    return this.writeLock.run(async () => this.writer.transaction(() => this.writerQueries.claim(nowMs, limit, leaseMs)).immediate());
+    return this.writeLock.run(async () =>
+      this.writer.transaction(() => this.writerQueries.claim(nowMs, limit, leaseMs)).immediate(),
+    );
   }
 
   finishNotification(id: number, result: NotificationResult): Promise<void> {
@@ -316,13 +321,14 @@ class SqliteQueries {
 
   appendEvent(subscriptionId: string, focus: string, occurredAt: string): number {
     const next =
-      (this.stmt('SELECT COALESCE(MAX(event_number), 0) AS n FROM subscription_event WHERE subscription_id = ?').get(subscriptionId) as { n: number }).n + 1;
-    this.stmt('INSERT INTO subscription_event (subscription_id, event_number, focus, occurred_at) VALUES (?, ?, ?, ?)').run(
-      subscriptionId,
-      next,
-      focus,
-      occurredAt,
-    );
+      (
+        this.stmt(
+          'SELECT COALESCE(MAX(event_number), 0) AS n FROM subscription_event WHERE subscription_id = ?',
+        ).get(subscriptionId) as { n: number }
+      ).n + 1;
+    this.stmt(
+      'INSERT INTO subscription_event (subscription_id, event_number, focus, occurred_at) VALUES (?, ?, ?, ?)',
+    ).run(subscriptionId, next, focus, occurredAt);
     const now = Date.now();
     this.stmt(
       "INSERT INTO notification_outbox (subscription_id, event_number, status, created_ms, next_attempt_ms) VALUES (?, ?, 'pending', ?, ?)",
@@ -337,7 +343,9 @@ class SqliteQueries {
        WHERE o.status = 'pending' AND o.next_attempt_ms <= ? AND (o.lease_until_ms IS NULL OR o.lease_until_ms <= ?)
        ORDER BY o.next_attempt_ms, o.id LIMIT ?`,
     ).all(nowMs, nowMs, limit) as OutboxRow[];
-    const lease = this.stmt('UPDATE notification_outbox SET lease_until_ms = ?, attempts = attempts + 1 WHERE id = ?');
+    const lease = this.stmt(
+      'UPDATE notification_outbox SET lease_until_ms = ?, attempts = attempts + 1 WHERE id = ?',
+    );
     for (const row of rows) {
       lease.run(nowMs + leaseMs, row.id);
     }
@@ -354,34 +362,49 @@ class SqliteQueries {
 
   finish(id: number, result: NotificationResult): void {
     if (result.status === 'delivered') {
-      this.stmt("UPDATE notification_outbox SET status = 'delivered', delivered_ms = ?, lease_until_ms = NULL WHERE id = ?").run(result.atMs, id);
+      this.stmt(
+        "UPDATE notification_outbox SET status = 'delivered', delivered_ms = ?, lease_until_ms = NULL WHERE id = ?",
+      ).run(result.atMs, id);
     } else if (result.status === 'retry') {
-      this.stmt('UPDATE notification_outbox SET next_attempt_ms = ?, last_error = ?, lease_until_ms = NULL WHERE id = ?').run(
-        result.nextAttemptMs,
-        result.error.slice(0, 500),
-        id,
-      );
+      this.stmt(
+        'UPDATE notification_outbox SET next_attempt_ms = ?, last_error = ?, lease_until_ms = NULL WHERE id = ?',
+      ).run(result.nextAttemptMs, result.error.slice(0, 500), id);
     } else {
-      this.stmt("UPDATE notification_outbox SET status = 'failed', last_error = ?, lease_until_ms = NULL WHERE id = ?").run(result.error.slice(0, 500), id);
+      this.stmt(
+        "UPDATE notification_outbox SET status = 'failed', last_error = ?, lease_until_ms = NULL WHERE id = ?",
+      ).run(result.error.slice(0, 500), id);
     }
   }
 
   abandon(subscriptionId: string, error: string): number {
-    return this.stmt("UPDATE notification_outbox SET status = 'failed', last_error = ?, lease_until_ms = NULL WHERE subscription_id = ? AND status = 'pending'").run(
-      error.slice(0, 500),
-      subscriptionId,
-    ).changes;
+    return this.stmt(
+      "UPDATE notification_outbox SET status = 'failed', last_error = ?, lease_until_ms = NULL WHERE subscription_id = ? AND status = 'pending'",
+    ).run(error.slice(0, 500), subscriptionId).changes;
   }
 
   events(subscriptionId: string, from: number, to: number): SubscriptionEvent[] {
     const rows = this.stmt(
       'SELECT subscription_id, event_number, focus, occurred_at FROM subscription_event WHERE subscription_id = ? AND event_number BETWEEN ? AND ? ORDER BY event_number',
-    ).all(subscriptionId, from, to) as { subscription_id: string; event_number: number; focus: string; occurred_at: string }[];
-    return rows.map((r) => ({ subscriptionId: r.subscription_id, eventNumber: r.event_number, focus: r.focus, occurredAt: r.occurred_at }));
+    ).all(subscriptionId, from, to) as {
+      subscription_id: string;
+      event_number: number;
+      focus: string;
+      occurred_at: string;
+    }[];
+    return rows.map((r) => ({
+      subscriptionId: r.subscription_id,
+      eventNumber: r.event_number,
+      focus: r.focus,
+      occurredAt: r.occurred_at,
+    }));
   }
 
   eventCount(subscriptionId: string): number {
-    return (this.stmt('SELECT COALESCE(MAX(event_number), 0) AS n FROM subscription_event WHERE subscription_id = ?').get(subscriptionId) as { n: number }).n;
+    return (
+      this.stmt(
+        'SELECT COALESCE(MAX(event_number), 0) AS n FROM subscription_event WHERE subscription_id = ?',
+      ).get(subscriptionId) as { n: number }
+    ).n;
   }
 
   nextDue(): number | undefined {
