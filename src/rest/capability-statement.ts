@@ -33,7 +33,9 @@ export function buildCapabilityStatement(info: ServerInfo): CapabilityStatement 
       url: info.baseUrl,
     },
     // Conformance to the Subscriptions Backport IG, so receivers find the topic without our docs.
-    instantiates: ['http://hl7.org/fhir/uv/subscriptions-backport/CapabilityStatement/backport-subscription-server-r4'],
+    instantiates: [
+      'http://hl7.org/fhir/uv/subscriptions-backport/CapabilityStatement/backport-subscription-server-r4',
+    ],
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
     rest: [
@@ -110,10 +112,20 @@ function subscriptionExtras(): Partial<CapabilityStatementRestResource> {
         valueCanonical: REFERRAL_PROGRESS_TOPIC,
       },
     ],
-    supportedProfile: ['http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription'],
+    supportedProfile: [
+      'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription',
+    ],
     operation: [
-      { name: 'status', definition: 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status' },
-      { name: 'events', definition: 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events' },
+      {
+        name: 'status',
+        definition:
+          'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status',
+      },
+      {
+        name: 'events',
+        definition:
+          'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events',
+      },
     ],
   };
 }

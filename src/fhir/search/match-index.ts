@@ -44,7 +44,15 @@ function matchesFilter(resource: Resource, rows: SearchIndexRows, filter: Search
       return filter.values.some((v) => inRange(ms, ms, v));
     }
     case 'missing': {
-      const table = { token: rows.tokens, string: rows.strings, reference: rows.references, date: rows.dates, number: rows.numbers, quantity: rows.quantities, uri: rows.uris }[filter.table];
+      const table = {
+        token: rows.tokens,
+        string: rows.strings,
+        reference: rows.references,
+        date: rows.dates,
+        number: rows.numbers,
+        quantity: rows.quantities,
+        uri: rows.uris,
+      }[filter.table];
       return table.some((r) => r.code === filter.code) !== filter.missing;
     }
     case 'token': {
@@ -52,7 +60,9 @@ function matchesFilter(resource: Resource, rows: SearchIndexRows, filter: Search
         (r) =>
           r.code === filter.code &&
           filter.values.some(
-            (v) => (v.value === undefined || r.value === v.value) && (v.system === undefined || (v.system === null ? r.system === null : r.system === v.system)),
+            (v) =>
+              (v.value === undefined || r.value === v.value) &&
+              (v.system === undefined || (v.system === null ? r.system === null : r.system === v.system)),
           ),
       );
       return hit !== filter.not;
@@ -62,7 +72,11 @@ function matchesFilter(resource: Resource, rows: SearchIndexRows, filter: Search
         (r) =>
           r.code === filter.code &&
           filter.values.some((v) =>
-            filter.match === 'exact' ? r.value === v : filter.match === 'contains' ? r.norm.includes(v) : r.norm.startsWith(v),
+            filter.match === 'exact'
+              ? r.value === v
+              : filter.match === 'contains'
+                ? r.norm.includes(v)
+                : r.norm.startsWith(v),
           ),
       );
     case 'reference':
@@ -77,16 +91,31 @@ function matchesFilter(resource: Resource, rows: SearchIndexRows, filter: Search
       );
     case 'date':
     case 'number':
-      return (filter.kind === 'date' ? rows.dates : rows.numbers).some((r) => r.code === filter.code && filter.values.some((v) => inRange(r.low, r.high, v)));
+      return (filter.kind === 'date' ? rows.dates : rows.numbers).some(
+        (r) => r.code === filter.code && filter.values.some((v) => inRange(r.low, r.high, v)),
+      );
     case 'quantity':
       return rows.quantities.some(
-        (r) => r.code === filter.code && filter.values.some((v) => inRange(r.low, r.high, v) && (!v.system || r.system === v.system) && (!v.unit || r.unit === v.unit)),
+        (r) =>
+          r.code === filter.code &&
+          filter.values.some(
+            (v) =>
+              inRange(r.low, r.high, v) &&
+              (!v.system || r.system === v.system) &&
+              (!v.unit || r.unit === v.unit),
+          ),
       );
     case 'uri':
       return rows.uris.some(
         (r) =>
           r.code === filter.code &&
-          filter.values.some((v) => (filter.match === 'below' ? r.value.startsWith(v) : filter.match === 'above' ? v.startsWith(r.value) : r.value === v)),
+          filter.values.some((v) =>
+            filter.match === 'below'
+              ? r.value.startsWith(v)
+              : filter.match === 'above'
+                ? v.startsWith(r.value)
+                : r.value === v,
+          ),
       );
   }
 }
