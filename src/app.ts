@@ -22,6 +22,8 @@ export interface AppDeps {
   now?: () => string;
   /** Called after a commit that queued subscription notifications (wakes the delivery worker). */
   onNotificationsQueued?: () => void;
+  /** A progress report goes to the referrer every N attended visits (default 6). */
+  progressReportEveryVisits?: number;
   logger: Logger;
   bodyLimitBytes: number;
   baseUrl?: string;
@@ -70,11 +72,22 @@ export function createApp(deps: AppDeps): Express {
 }
 
 /** The FHIR server's collaborators: the validator and the referral workflow's hooks. */
-export function createServices(deps: Pick<AppDeps, 'validator' | 'practice' | 'now' | 'onNotificationsQueued'>): RestServices {
+export function createServices(
+  deps: Pick<
+    AppDeps,
+    'validator' | 'practice' | 'now' | 'onNotificationsQueued' | 'progressReportEveryVisits'
+  >,
+): RestServices {
   return {
     validator: deps.validator,
     // Order matters: the referral workflow writes Communications, which the subscription hook announces.
-    hooks: [referralWorkflow({ practice: deps.practice }), subscriptionHook()],
+    hooks: [
+      referralWorkflow({
+        practice: deps.practice,
+        progressReportEveryVisits: deps.progressReportEveryVisits,
+      }),
+      subscriptionHook(),
+    ],
     now: deps.now ?? (() => new Date().toISOString()),
     onCommitted: (ctx) => {
       if (ctx.state.get(NOTIFICATIONS_QUEUED)) deps.onNotificationsQueued?.();

@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     validator,
     practice,
     onNotificationsQueued: () => worker?.wake(),
+    progressReportEveryVisits: config.progressReportEveryVisits,
     bodyLimitBytes: config.bodyLimitBytes,
     baseUrl: config.baseUrl,
     version,
@@ -77,9 +78,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down');
     server.close(() => {
-      void (worker?.stop() ?? Promise.resolve())
-        .then(() => store.close())
-        .then(() => process.exit(0));
+      void (worker?.stop() ?? Promise.resolve()).then(() => store.close()).then(() => process.exit(0));
     });
     setTimeout(() => process.exit(1), 10_000).unref();
   };

@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { fhirError } from '../fhir/errors.js';
 import { subscriptionEvents, subscriptionStatus } from '../delivery/subscription-operations.js';
+import { requestProgressReport } from '../referral/referral-workflow.js';
 import { processBundle } from '../rest/bundle-interaction.js';
 import { processMessage } from '../rest/process-message.js';
 import { validateOperation } from '../rest/validate-operation.js';
@@ -130,7 +131,17 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
     sendJson(res, 200, outcome);
   };
   router.post('/:type/:operation', (req, res) => validate(req, res));
-  router.post('/:type/:id/:operation', (req, res) => validate(req, res, param(req, 'id')));
+  router.post('/:type/:id/:operation', async (req, res) => {
+    if (param(req, 'type') === 'EpisodeOfCare' && param(req, 'operation') === '$progress-report') {
+      // A progress report to the referrer on request, composed from what is stored now.
+      const communication = await runWrite(store, services, (ctx) =>
+        requestProgressReport(ctx, param(req, 'id')),
+      );
+      sendJson(res, 200, communication);
+      return;
+    }
+    validate(req, res, param(req, 'id'));
+  });
 
   router.put('/:type', async (req, res) => {
     const criteria = query(req);

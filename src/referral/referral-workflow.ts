@@ -1,4 +1,5 @@
 import type {
+  Communication,
   Appointment,
   Encounter,
   EpisodeOfCare,
@@ -14,6 +15,13 @@ import type { WriteContext, WriteHook } from '../rest/write-context.js';
 import type { StoredVersion } from '../store/fhir-store.js';
 import { PROFILES } from '../validation/profile-registry.js';
 import { toFhirError } from '../validation/resource-validator.js';
+import {
+  ENCOUNTER_TYPE_SYSTEM,
+  isProgressReportDue,
+  type ProgressEvent,
+  type ProgressEventCode,
+} from '../progress/index.js';
+import { recordProgress } from './progress-recorder.js';
 import { businessStatus, businessStatusOf, TASK_CODE_SYSTEM, type BusinessStatus } from './codes.js';
 import { stripUndefined, toEpisodeOfCare, toReferralTask } from './episode-mapping.js';
 import {
@@ -40,9 +48,19 @@ export interface ReferralWorkflowOptions {
   practice: Reference<Organization>;
   /** Who is writing; `any` until authentication tells us (a later issue). */
   actor?: () => Actor;
+  /** A progress report goes to the referrer every N attended visits. */
+  progressReportEveryVisits?: number;
 }
 
 const PENDING_INTAKE = 'referral.pendingIntake';
+const PENDING_NOTICES = 'referral.pendingNotices';
+const EVERY_N_VISITS = 'referral.everyNVisits';
+
+/** A progress event waiting for the end of the request, when everything it reports on is written. */
+interface Notice {
+  referralId: string;
+  event: Omit<ProgressEvent, 'occurredAt'> & { occurredAt?: string };
+}
 
 export function referralWorkflow(options: ReferralWorkflowOptions): WriteHook {
   const actor = (): Actor => options.actor?.() ?? 'any';
@@ -89,7 +107,7 @@ export function referralWorkflow(options: ReferralWorkflowOptions): WriteHook {
           }
           return;
         case 'Task':
-          await followTask(ctx, resource as Task, previous);
+          await followTask(ctx, resource as Task, previous, written);
           return;
         case 'Appointment':
           await followAppointment(ctx, resource as Appointment);
@@ -104,6 +122,12 @@ export function referralWorkflow(options: ReferralWorkflowOptions): WriteHook {
       const intakes = pending(ctx).splice(0);
       for (const written of intakes) {
         await completeIntake(ctx, written, options.practice);
+      }
+      // Progress updates last: an evaluation's Observations may come later in the same Bundle.
+      ctx.state.set(EVERY_N_VISITS, options.progressReportEveryVisits ?? 6);
+      const notices = (ctx.state.get(PENDING_NOTICES) as Notice[] | undefined)?.splice(0) ?? [];
+      for (const notice of notices) {
+        await recordProgress(ctx, notice.referralId, { occurredAt: ctx.services.now(), ...notice.event });
       }
     },
   };
@@ -169,7 +193,12 @@ async function completeIntake(
       Reference<Organization> | undefined) ?? defaultPractice;
   const context = { serviceRequestId: written.id, practice, now: ctx.services.now() };
   await storeResource(ctx, stripUndefined(toEpisodeOfCare(referral, context)));
-  await storeResource(ctx, stripUndefined(toReferralTask(referral, context)));
+  const task = await storeResource(ctx, stripUndefined(toReferralTask(referral, context)));
+  tell(ctx, `ServiceRequest/${written.id}`, {
+    code: 'referral-received',
+    source: { reference: `Task/${task.id}` },
+    sourceVersion: task.versionId,
+  });
 }
 
 async function resolves(
@@ -251,7 +280,12 @@ async function checkNewTask(ctx: WriteContext, task: Task): Promise<Resource | u
   return { ...task, status: allowed ? 'completed' : 'rejected', lastModified: ctx.services.now() } as Task;
 }
 
-async function followTask(ctx: WriteContext, task: Task, previous: StoredVersion | undefined): Promise<void> {
+async function followTask(
+  ctx: WriteContext,
+  task: Task,
+  previous: StoredVersion | undefined,
+  written: StoredVersion,
+): Promise<void> {
   if (
     task.code?.coding?.some((c) => c.system === TASK_CODE_SYSTEM && c.code === 'abort') &&
     task.status === 'completed' &&
@@ -260,6 +294,13 @@ async function followTask(ctx: WriteContext, task: Task, previous: StoredVersion
     const target = task.focus?.reference?.split('/')[1] as string;
     const referralTask = (await ctx.tx.read('Task', target))?.resource as Task;
     await moveReferralTask(ctx, referralTask, 'cancelled', 'cancelled', task.reasonCode);
+    tell(ctx, referralTask.focus?.reference as string, {
+      code: 'cancellation',
+      source: { reference: `Task/${written.id}` },
+      sourceVersion: written.versionId,
+      cancellationReason: task.reasonCode,
+      cancelledBy: task.requester,
+    });
     return;
   }
   const before = previous?.resource as Task | undefined;
@@ -268,6 +309,45 @@ async function followTask(ctx: WriteContext, task: Task, previous: StoredVersion
   if (task.status === 'completed' || task.status === 'cancelled') {
     await settleReferral(ctx, task);
   }
+  const code = TASK_STATUS_EVENTS[task.status];
+  if (code) {
+    tell(ctx, task.focus?.reference as string, {
+      code,
+      source: { reference: `Task/${written.id}` },
+      sourceVersion: written.versionId,
+      ...(code === 'referral-declined' ? { declineReason: task.statusReason, advice: adviceOf(task) } : {}),
+      ...(code === 'cancellation' ? { cancellationReason: task.statusReason } : {}),
+    });
+  }
+}
+
+/** The practice's own Task changes that the referrer hears about. */
+const TASK_STATUS_EVENTS: Partial<Record<Task['status'], ProgressEventCode>> = {
+  accepted: 'referral-accepted',
+  rejected: 'referral-declined',
+  completed: 'discharge',
+  cancelled: 'cancellation',
+};
+
+/** Advice for the referrer is written in the Task's notes when declining. */
+function adviceOf(task: Task): string | undefined {
+  const text = task.note
+    ?.map((n) => n.text)
+    .filter(Boolean)
+    .join(' ');
+  return text || undefined;
+}
+
+/** Queues a progress event; it is recorded once every write of the request is done. */
+function tell(ctx: WriteContext, referral: string, event: Notice['event']): void {
+  const referralId = referral.split('/')[1];
+  if (!referralId) return;
+  let notices = ctx.state.get(PENDING_NOTICES) as Notice[] | undefined;
+  if (!notices) {
+    notices = [];
+    ctx.state.set(PENDING_NOTICES, notices);
+  }
+  notices.push({ referralId, event });
 }
 
 /** The ServiceRequest follows a finished Task: completed on discharge, revoked on cancel. */
@@ -338,6 +418,12 @@ async function followReferralStatus(
   const task = await referralTaskFor(ctx, `ServiceRequest/${referral.id}`);
   if (task && isAllowedTransition(task.status, 'cancelled', 'referrer') && task.status !== 'cancelled') {
     await moveReferralTask(ctx, task, 'cancelled', 'cancelled');
+    tell(ctx, `ServiceRequest/${referral.id}`, {
+      code: 'cancellation',
+      source: { reference: `ServiceRequest/${referral.id}` },
+      sourceVersion: String(Number(previous.versionId) + 1),
+      cancelledBy: referral.requester,
+    });
   }
 }
 
@@ -366,28 +452,88 @@ async function followAppointment(ctx: WriteContext, appointment: Appointment): P
     );
   }
   const firstVisitPending = BEFORE_FIRST_VISIT.includes(businessStatusOf(task));
+  const source = { reference: `Appointment/${appointment.id}` };
   if (['fulfilled', 'arrived', 'checked-in'].includes(appointment.status) && firstVisitPending) {
     await moveReferralTask(ctx, task, 'in-progress', 'first-visit-attended');
   } else if (appointment.status === 'noshow') {
     await moveReferralTask(ctx, task, task.status, 'no-show');
-  } else if (['booked', 'pending'].includes(appointment.status) && firstVisitPending) {
+    tell(ctx, referral, { code: 'no-show', source, appointment });
+  } else if (appointment.status === 'booked' && firstVisitPending) {
+    // Only the first visit is news to the referrer; later bookings are routine.
+    const alreadyBooked = businessStatusOf(task) === 'appointment-booked';
+    await moveReferralTask(ctx, task, task.status, 'appointment-booked');
+    if (!alreadyBooked) tell(ctx, referral, { code: 'appointment-booked', source, appointment });
+  } else if (appointment.status === 'pending' && firstVisitPending) {
     await moveReferralTask(ctx, task, task.status, 'appointment-booked');
   }
 }
 
+/**
+ * A visit based on the referral: the first attended one starts the Task; an Encounter typed as an
+ * evaluation or a discharge (profiles/CodeSystem-pt-encounter-type.json) tells the referrer; and
+ * every N attended visits a progress report goes out.
+ */
 async function followEncounter(ctx: WriteContext, encounter: Encounter): Promise<void> {
   const referral = referralOf(encounter.basedOn);
   if (!referral || !['arrived', 'in-progress', 'finished'].includes(encounter.status)) return;
-  const task = await referralTaskFor(ctx, referral);
-  if (!task || !BEFORE_FIRST_VISIT.includes(businessStatusOf(task))) return;
-  if (!['accepted', 'in-progress'].includes(task.status)) {
+  let task = await referralTaskFor(ctx, referral);
+  if (!task) return;
+  if (BEFORE_FIRST_VISIT.includes(businessStatusOf(task))) {
+    if (!['accepted', 'in-progress'].includes(task.status)) {
+      throw fhirError(
+        'business-rule',
+        `The referral is ${task.status}: visits are recorded only once it is accepted`,
+        'Encounter.basedOn',
+      );
+    }
+    await moveReferralTask(ctx, task, 'in-progress', 'first-visit-attended');
+    task = (await referralTaskFor(ctx, referral)) as Task;
+  }
+  if (encounter.status !== 'finished') return;
+  const source = { reference: `Encounter/${encounter.id}` };
+  const type = encounter.type
+    ?.flatMap((t) => t.coding ?? [])
+    .find((c) => c.system === ENCOUNTER_TYPE_SYSTEM)?.code;
+  if (type === 'initial-evaluation' || type === 're-evaluation') {
+    if (type === 'initial-evaluation') await moveReferralTask(ctx, task, task.status, 'evaluation-done');
+    tell(ctx, referral, { code: type, source, encounter: source });
+  } else if (type === 'discharge') {
+    if (isAllowedTransition(task.status, 'completed', 'practice')) {
+      await moveReferralTask(ctx, task, 'completed', 'discharged');
+    }
+    tell(ctx, referral, { code: 'discharge', source, encounter: source });
+  } else {
+    const attended = (
+      await findAll<Encounter>(ctx, 'Encounter', `based-on=${referral}&status=finished`, 1000)
+    ).length;
+    const every = (ctx.state.get(EVERY_N_VISITS) as number | undefined) ?? 6;
+    if (isProgressReportDue(attended, every)) {
+      tell(ctx, referral, { code: 'progress-report', source, encounter: source });
+    }
+  }
+}
+
+/** A progress report on request (the `$progress-report` operation on the episode). */
+export async function requestProgressReport(ctx: WriteContext, episodeId: string): Promise<Communication> {
+  const episode = (await ctx.tx.read('EpisodeOfCare', episodeId))?.resource as EpisodeOfCare | undefined;
+  const referral = episode?.referralRequest?.[0]?.reference;
+  if (!episode || !referral) {
+    throw fhirError('resource-not-found', `EpisodeOfCare/${episodeId} is not a referral episode`);
+  }
+  const communication = await recordProgress(ctx, referral.split('/')[1] as string, {
+    code: 'progress-report',
+    occurredAt: ctx.services.now(),
+    source: { reference: `EpisodeOfCare/${episodeId}` },
+    // Each request is its own report.
+    sourceVersion: ctx.services.now(),
+  });
+  if (!communication) {
     throw fhirError(
       'business-rule',
-      `The referral is ${task.status}: visits are recorded only once it is accepted`,
-      'Encounter.basedOn',
+      'The referrer does not receive progress reports, or the episode is incomplete',
     );
   }
-  await moveReferralTask(ctx, task, 'in-progress', 'first-visit-attended');
+  return communication;
 }
 
 /** FHIR search escaping for values that contain `,`, `|`, `$` or `\`. */

@@ -70,8 +70,9 @@ describe('batch', () => {
       'resource-not-found',
     ]);
     expect(bundle.entry?.[1]?.response?.outcome?.issue?.[0]?.expression?.[0]).toMatch(/^Bundle\.entry\[1\]/);
-    // The one referral written brought its EpisodeOfCare and Task: three versions, nothing else.
-    expect(await versionCount(t.app)).toBe(before + 3);
+    // The one referral written brought its EpisodeOfCare, its Task and the acknowledgement to the
+    // referrer: four versions, nothing else.
+    expect(await versionCount(t.app)).toBe(before + 4);
     expect(await resourceCount(t.app, 'ServiceRequest')).toBe(1);
     expect(await resourceCount(t.app, 'EpisodeOfCare')).toBe(1);
     expect(await resourceCount(t.app, 'Task')).toBe(1);

@@ -92,7 +92,8 @@ describe('transaction', () => {
     expect(storedTask.focus?.reference).toBe(`ServiceRequest/${sr?.id}`);
     expect(storedTask.for?.reference).toBe(`Patient/${pt?.id}`);
     // The four entries, plus the referral's EpisodeOfCare and fulfilment Task, and nothing else.
-    expect(await versionCount(t.app)).toBe(before + 6);
+    // ... plus the acknowledgement Communication to the referrer.
+    expect(await versionCount(t.app)).toBe(before + 7);
     const intake = await expectIntake(t.app, storedSr);
     const search = await request(t.app).get(`/fhir/Task?focus=ServiceRequest/${sr?.id}`);
     expect(search.body.total).toBe(2);

@@ -265,5 +265,12 @@ export async function expectIntake(app: Express, referral: ServiceRequest): Prom
   expect(task.focus?.reference).toBe(ref);
   expect(task.for?.reference).toBe(referral.subject?.reference);
   expect(task.owner?.reference).toBe(PRACTICE_REF);
+  // The referrer is told the referral arrived: one acknowledgement Communication.
+  const acks = await request(app).get(`/fhir/Communication?based-on=${ref}&category=referral-received`);
+  expect(
+    acks.body.entry?.map(
+      (e: { resource: { recipient?: { reference?: string }[] } }) => e.resource.recipient?.[0]?.reference,
+    ),
+  ).toEqual([referral.requester?.reference]);
   return intake;
 }
