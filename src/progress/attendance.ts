@@ -11,7 +11,8 @@ import { atOrBefore, episodeEncounters, isEpisodeAppointment } from './visits.js
 export interface Attendance {
   attended: Encounter[];
   /** Visits planned and where the number comes from; undefined when nothing says. */
-  planned?: { count: number; basis: 'care-plan'; carePlan: CarePlan } | { count: number; basis: 'appointments' };
+  planned?:
+    { count: number; basis: 'care-plan'; carePlan: CarePlan } | { count: number; basis: 'appointments' };
   noShows: Appointment[];
 }
 

@@ -14,18 +14,13 @@ import { LOINC, OUTCOME_MEASURE_SYSTEM } from './progress-codes.js';
  * listed; add one here and in profiles/ValueSet-pt-outcome-measure.json once checked on loinc.org.
  */
 export type OutcomeMeasureId =
-  | 'nprs'
-  | 'lefs'
-  | 'odi'
-  | 'quickdash'
-  | 'psfs'
-  | 'knee-flexion-rom'
-  | 'shoulder-flexion-rom';
+  'nprs' | 'lefs' | 'odi' | 'quickdash' | 'psfs' | 'knee-flexion-rom' | 'shoulder-flexion-rom';
 
 export interface OutcomeMeasure {
   id: OutcomeMeasureId;
   /** Full name, as the referrer reads it. */
   name: string;
+  abbreviation?: string;
   /** UCUM unit of the value. */
   unit: string;
   /** The scale's range; for range of motion, a plausibility bound (values outside are not reported). */
@@ -50,7 +45,8 @@ const service = (code: OutcomeMeasureId, display: string) => ({
 export const OUTCOME_MEASURES: readonly OutcomeMeasure[] = [
   {
     id: 'nprs',
-    name: 'Pain, Numeric Pain Rating Scale (NPRS)',
+    name: 'Numeric Pain Rating Scale',
+    abbreviation: 'NPRS',
     unit: '{score}',
     range: { min: 0, max: 10 },
     better: 'lower',
@@ -65,14 +61,19 @@ export const OUTCOME_MEASURES: readonly OutcomeMeasure[] = [
     },
     codings: [
       service('nprs', 'Numeric Pain Rating Scale (NPRS)'),
-      { system: LOINC, code: '72514-3', display: 'Pain severity - 0-10 verbal numeric rating [Score] - Reported' },
+      {
+        system: LOINC,
+        code: '72514-3',
+        display: 'Pain severity - 0-10 verbal numeric rating [Score] - Reported',
+      },
     ],
     suffix: '/10',
     changeUnit: 'points',
   },
   {
     id: 'lefs',
-    name: 'Lower Extremity Functional Scale (LEFS)',
+    name: 'Lower Extremity Functional Scale',
+    abbreviation: 'LEFS',
     unit: '{score}',
     range: { min: 0, max: 80 },
     better: 'higher',
@@ -89,7 +90,8 @@ export const OUTCOME_MEASURES: readonly OutcomeMeasure[] = [
   },
   {
     id: 'odi',
-    name: 'Oswestry Disability Index (ODI)',
+    name: 'Oswestry Disability Index',
+    abbreviation: 'ODI',
     unit: '%',
     range: { min: 0, max: 100 },
     better: 'lower',
@@ -129,7 +131,8 @@ export const OUTCOME_MEASURES: readonly OutcomeMeasure[] = [
   },
   {
     id: 'psfs',
-    name: 'Patient-Specific Functional Scale (PSFS, mean)',
+    name: 'Patient-Specific Functional Scale',
+    abbreviation: 'PSFS, mean of activities',
     unit: '{score}',
     range: { min: 0, max: 10 },
     better: 'higher',

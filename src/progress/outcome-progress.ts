@@ -1,5 +1,10 @@
 import type { Encounter } from '@medplum/fhirtypes';
-import { measurementOf, OUTCOME_MEASURES, type Measurement, type OutcomeMeasure } from './outcome-measures.js';
+import {
+  measurementOf,
+  OUTCOME_MEASURES,
+  type Measurement,
+  type OutcomeMeasure,
+} from './outcome-measures.js';
 import type { EpisodeSnapshot, ProgressEvent } from './progress-types.js';
 import { formatDate, instantOf, round2 } from './text-format.js';
 import { atOrBefore, idOf, initialEvaluation, refersTo } from './visits.js';
@@ -83,7 +88,8 @@ function baselineOf(
     const before = end ? list.find((m) => instantOf(m.time) <= instantOf(end)) : undefined;
     if (before) {
       // Recorded on the day of the evaluation (e.g. a questionnaire in the waiting room) counts as at it.
-      const sameDay = ie.period?.start !== undefined && formatDate(before.time) === formatDate(ie.period.start);
+      const sameDay =
+        ie.period?.start !== undefined && formatDate(before.time) === formatDate(ie.period.start);
       return { baseline: before, atInitialEvaluation: sameDay };
     }
   }
@@ -92,5 +98,7 @@ function baselineOf(
 }
 
 function byTime(a: Measurement, b: Measurement): number {
-  return instantOf(a.time) - instantOf(b.time) || (a.observation.id ?? '').localeCompare(b.observation.id ?? '');
+  return (
+    instantOf(a.time) - instantOf(b.time) || (a.observation.id ?? '').localeCompare(b.observation.id ?? '')
+  );
 }

@@ -35,7 +35,7 @@ export interface ReportDoc {
 
 export function outcomeText(line: OutcomeLine): string {
   const parts = [line.latest, line.baseline, line.change].filter((p) => p !== undefined);
-  return `${line.label}: ${parts.join('; ')}${line.mcid ? ` (${line.mcid})` : ''}.`;
+  return `${line.label}: ${parts.join('; ')}${line.mcid ? ` (${line.mcid})` : ''}`;
 }
 
 /** The plain-text summary (Communication.payload.contentString). */

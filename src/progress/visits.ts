@@ -17,7 +17,9 @@ export function refersTo(reference: Reference | undefined, type: string, id: str
 
 /** 'Encounter/enc-1/_history/3' → 'enc-1' when the type matches. */
 export function idOf(reference: { reference?: string } | undefined, type: string): string | undefined {
-  const m = reference?.reference?.match(new RegExp(`(?:^|/)${type}/([A-Za-z0-9\\-.]{1,64})(?:/_history/[^/]+)?$`));
+  const m = reference?.reference?.match(
+    new RegExp(`(?:^|/)${type}/([A-Za-z0-9\\-.]{1,64})(?:/_history/[^/]+)?$`),
+  );
   return m?.[1];
 }
 
