@@ -1,4 +1,10 @@
 import express, { type Express } from 'express';
+import helmet from 'helmet';
+import { auditRequests, type AuditTrail } from './auth/audit-trail.js';
+import { requireScopes, requireToken } from './auth/auth-middleware.js';
+import { authRoutes } from './auth/auth-routes.js';
+import { rateLimit } from './auth/rate-limit.js';
+import type { TokenService } from './auth/token-service.js';
 import type { Logger } from 'pino';
 import { fhirError } from './fhir/errors.js';
 import { errorHandler } from './http/error-handler.js';
@@ -28,6 +34,15 @@ export interface AppDeps {
   bodyLimitBytes: number;
   baseUrl?: string;
   version: string;
+  /** SMART Backend Services; without it authentication is off (local development and most tests). */
+  security?: {
+    tokens: TokenService;
+    rateLimitPerMinute: number;
+    /** Public origin for the token URL, e.g. https://referrals.example.org; from the request when unset. */
+    publicOrigin?: string;
+  };
+  /** Records an AuditEvent for every FHIR request. */
+  audit?: AuditTrail;
 }
 
 /** Builds the Express app from its dependencies: no globals and no listen, so tests can use it directly. */
@@ -36,6 +51,8 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+  // Security headers; the API serves JSON, so the strictest defaults fit.
+  app.use(helmet());
   app.use(requestLog(deps.logger));
 
   app.get('/healthz', (_req, res) => {
@@ -50,14 +67,33 @@ export function createApp(deps: AppDeps): Express {
     }
   });
 
+  const security = deps.security;
+  if (security) {
+    app.use(
+      authRoutes({
+        tokens: security.tokens,
+        publicOrigin: security.publicOrigin,
+        scopesSupported: SCOPES_SUPPORTED,
+      }),
+    );
+  }
+  // Audit first, so refused requests (401, 403, 429, 4xx) are recorded too.
+  if (deps.audit) app.use('/fhir', auditRequests(deps.audit));
+  if (security) app.use('/fhir', requireToken(security.tokens), rateLimit(security.rateLimitPerMinute));
   app.use('/fhir', acceptJsonOnly, readFhirBody(deps.bodyLimitBytes));
+  if (security) app.use('/fhir', requireScopes());
   app.use(
     '/fhir',
     fhirRoutes({
       store: deps.store,
       services,
       baseUrl: deps.baseUrl ? `${deps.baseUrl}` : undefined,
-      server: { name: 'pt-referral-fhir', version: deps.version, startedAt: new Date().toISOString() },
+      server: {
+        name: 'pt-referral-fhir',
+        version: deps.version,
+        startedAt: new Date().toISOString(),
+        authentication: security ? { publicOrigin: security.publicOrigin } : undefined,
+      },
     }),
   );
   app.use((req, res) => {
@@ -115,3 +151,15 @@ function acceptJsonOnly(req: express.Request, _res: express.Response, next: expr
   }
   next();
 }
+
+/** What /.well-known/smart-configuration advertises; clients are granted a subset of their own. */
+export const SCOPES_SUPPORTED = [
+  'system/*.cruds',
+  'system/*.rs',
+  'system/*.read',
+  'system/*.write',
+  'system/ServiceRequest.cru',
+  'system/Communication.rs',
+  'system/Task.rus',
+  'system/Subscription.cruds',
+];

@@ -1,7 +1,13 @@
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { createApp, createServices } from './app.js';
-import { ConfigError, loadConfig } from './config/config.js';
+import type { Logger } from 'pino';
+import { createApp, createServices, type AppDeps } from './app.js';
+import { AuditTrail } from './auth/audit-trail.js';
+import { loadClients, type ClientRegistration } from './auth/clients.js';
+import { DEV_CLIENT_ID, ensureDevClient } from './auth/dev-client.js';
+import { KeyRing } from './auth/key-ring.js';
+import { TokenService } from './auth/token-service.js';
+import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { loadFhirDefinitions } from './fhir/definitions.js';
 import { DeliveryWorker } from './delivery/delivery-worker.js';
 import { createLogger } from './logging.js';
@@ -33,8 +39,20 @@ async function main(): Promise<void> {
     createServices({ validator, practice: { reference: `Organization/${config.practiceOrganizationId}` } }),
     { organizationId: config.practiceOrganizationId, name: config.practiceName },
   );
+  const audit = new AuditTrail(store, logger);
+  const security = config.auth.enabled ? await setUpSecurity(config, logger) : undefined;
+  if (!security) {
+    logger.warn(
+      'AUTHENTICATION IS OFF (AUTH=off): every request is served without a token. Never expose this instance.',
+    );
+    console.warn(
+      '\n*** WARNING: AUTH=off — the FHIR API is open to anyone who can reach it. Local development only. ***\n',
+    );
+  }
   let worker: DeliveryWorker | undefined;
   const app = createApp({
+    security,
+    audit,
     store,
     logger,
     validator,
@@ -78,12 +96,44 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down');
     server.close(() => {
-      void (worker?.stop() ?? Promise.resolve()).then(() => store.close()).then(() => process.exit(0));
+      void (worker?.stop() ?? Promise.resolve())
+        .then(() => audit.flush())
+        .then(() => store.close())
+        .then(() => process.exit(0));
     });
     setTimeout(() => process.exit(1), 10_000).unref();
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** Tokens: registered clients (CLIENTS_FILE) or, for a newcomer, a local development client. */
+async function setUpSecurity(config: Config, logger: Logger): Promise<AppDeps['security']> {
+  let clients: Map<string, ClientRegistration>;
+  if (config.auth.clientsFile) {
+    clients = loadClients(config.auth.clientsFile);
+  } else {
+    const dev = await ensureDevClient(config.auth.devClientDir);
+    clients = dev.clients;
+    logger.warn({ client: DEV_CLIENT_ID }, 'no CLIENTS_FILE: using the local development client');
+    console.warn(
+      `\nNo CLIENTS_FILE is set, so a local development client '${DEV_CLIENT_ID}' (admin) is registered.\n` +
+        `Its private key is ${dev.privateKeyFile}. Get a token with:\n` +
+        `  npm run token -- --client ${DEV_CLIENT_ID} --key ${dev.privateKeyFile} --url http://localhost:${config.port}\n` +
+        `and send it as 'Authorization: Bearer <token>'. See README: Security.\n`,
+    );
+  }
+  const keys = await KeyRing.create(config.auth.signingKeysFile);
+  // Rotate the signing key daily; the previous key keeps verifying until its tokens expire.
+  setInterval(() => void keys.rotate(), 24 * 3_600_000).unref();
+  const publicOrigin = config.baseUrl ? new URL(config.baseUrl).origin : undefined;
+  const tokens = new TokenService({
+    clients,
+    keys,
+    issuer: publicOrigin ?? 'urn:pt-referral-fhir',
+    tokenTtlSeconds: config.auth.tokenTtlSeconds,
+  });
+  return { tokens, rateLimitPerMinute: config.auth.rateLimitPerMinute, publicOrigin };
 }
 
 void main();

@@ -24,6 +24,17 @@ export interface Config {
   };
   /** A progress report goes to the referrer every N attended visits. */
   progressReportEveryVisits: number;
+  auth: {
+    /** Off only for local development (AUTH=off), never under NODE_ENV=production. */
+    enabled: boolean;
+    clientsFile?: string;
+    signingKeysFile: string;
+    /** Where the development client is created when no CLIENTS_FILE is given. */
+    devClientDir: string;
+    tokenTtlSeconds: number;
+    rateLimitPerMinute: number;
+  };
+  production: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -61,11 +72,41 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     delivery: {
       enabled: (env.DELIVERY_WORKER ?? 'on') !== 'off',
       timeoutMs: parseInteger(env.DELIVERY_TIMEOUT_MS ?? '10000', 'DELIVERY_TIMEOUT_MS', 100, 600_000),
-      baseBackoffMs: parseInteger(env.DELIVERY_BASE_BACKOFF_MS ?? '1000', 'DELIVERY_BASE_BACKOFF_MS', 10, 3_600_000),
-      maxBackoffMs: parseInteger(env.DELIVERY_MAX_BACKOFF_MS ?? '600000', 'DELIVERY_MAX_BACKOFF_MS', 10, 86_400_000),
-      giveUpAfterMs: parseInteger(env.DELIVERY_GIVE_UP_HOURS ?? '24', 'DELIVERY_GIVE_UP_HOURS', 1, 24 * 30) * 3_600_000,
+      baseBackoffMs: parseInteger(
+        env.DELIVERY_BASE_BACKOFF_MS ?? '1000',
+        'DELIVERY_BASE_BACKOFF_MS',
+        10,
+        3_600_000,
+      ),
+      maxBackoffMs: parseInteger(
+        env.DELIVERY_MAX_BACKOFF_MS ?? '600000',
+        'DELIVERY_MAX_BACKOFF_MS',
+        10,
+        86_400_000,
+      ),
+      giveUpAfterMs:
+        parseInteger(env.DELIVERY_GIVE_UP_HOURS ?? '24', 'DELIVERY_GIVE_UP_HOURS', 1, 24 * 30) * 3_600_000,
     },
-    progressReportEveryVisits: parseInteger(env.PROGRESS_REPORT_EVERY_VISITS ?? '6', 'PROGRESS_REPORT_EVERY_VISITS', 1, 100),
+    auth: {
+      enabled: parseAuth(env),
+      clientsFile: env.CLIENTS_FILE || undefined,
+      signingKeysFile: env.SIGNING_KEYS_FILE ?? './data/signing-keys.json',
+      devClientDir: env.DEV_CLIENT_DIR ?? './data/dev-client',
+      tokenTtlSeconds: parseInteger(env.TOKEN_TTL_SECONDS ?? '300', 'TOKEN_TTL_SECONDS', 30, 300),
+      rateLimitPerMinute: parseInteger(
+        env.RATE_LIMIT_PER_MINUTE ?? '6000',
+        'RATE_LIMIT_PER_MINUTE',
+        1,
+        1_000_000,
+      ),
+    },
+    production: env.NODE_ENV === 'production',
+    progressReportEveryVisits: parseInteger(
+      env.PROGRESS_REPORT_EVERY_VISITS ?? '6',
+      'PROGRESS_REPORT_EVERY_VISITS',
+      1,
+      100,
+    ),
   };
 }
 
@@ -81,4 +122,13 @@ function parseInteger(value: string, name: string, min: number, max: number): nu
     throw new ConfigError(`${name} must be an integer between ${min} and ${max}`);
   }
   return Number(value);
+}
+
+function parseAuth(env: NodeJS.ProcessEnv): boolean {
+  const value = env.AUTH ?? 'on';
+  if (value !== 'on' && value !== 'off') throw new ConfigError('AUTH must be on or off');
+  if (value === 'off' && env.NODE_ENV === 'production') {
+    throw new ConfigError('AUTH=off is refused when NODE_ENV=production: the service holds patient data');
+  }
+  return value === 'on';
 }

@@ -29,6 +29,10 @@ export const ERROR_CODES = {
   'duplicate-bundle-entry': { status: 400, issueCode: 'duplicate' },
   'unresolved-reference': { status: 400, issueCode: 'not-found' },
   'invalid-conditional-url': { status: 400, issueCode: 'invalid' },
+  // 401 / 403: who is asking, and may they
+  unauthorized: { status: 401, issueCode: 'login' },
+  forbidden: { status: 403, issueCode: 'forbidden' },
+  'insufficient-scope': { status: 403, issueCode: 'forbidden' },
   // 404 / 405 / 406 / 410
   'unknown-resource-type': { status: 404, issueCode: 'not-supported' },
   'unknown-route': { status: 404, issueCode: 'not-found' },
@@ -48,6 +52,7 @@ export const ERROR_CODES = {
   'profile-violation': { status: 422, issueCode: 'invariant' },
   'unknown-profile': { status: 422, issueCode: 'not-supported' },
   'business-rule': { status: 422, issueCode: 'business-rule' },
+  'rate-limited': { status: 429, issueCode: 'throttled' },
   // 5xx: never carries internals
   'store-unavailable': { status: 503, issueCode: 'transient' },
   internal: { status: 500, issueCode: 'exception' },

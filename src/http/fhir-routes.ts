@@ -17,7 +17,8 @@ import {
   updateResource,
 } from '../rest/write-interactions.js';
 import type { FhirStore } from '../store/fhir-store.js';
-import { runWrite, type RestServices } from '../rest/write-context.js';
+import { runWrite, type RestServices, type WriteContext } from '../rest/write-context.js';
+import { scopedStore } from '../auth/scoped-store.js';
 import { readPreferences } from './prefer.js';
 import { sendJson, sendResult } from './send.js';
 
@@ -34,7 +35,11 @@ export interface FhirRouteDeps {
  * an interaction in `rest/` and its result back; they hold no FHIR rules of their own.
  */
 export function fhirRoutes(deps: FhirRouteDeps): Router {
-  const { store, services } = deps;
+  const { services } = deps;
+  // Every request sees the store through its client's access rules (src/auth/scoped-store.ts).
+  const storeOf = (req: Request): FhirStore => scopedStore(deps.store, req.auth);
+  const write = <T>(req: Request, work: (ctx: WriteContext) => Promise<T>): Promise<T> =>
+    runWrite(storeOf(req), services, work, req.auth);
   const router = Router({ strict: false });
   const base = (req: Request): string => deps.baseUrl ?? `${req.protocol}://${req.get('host')}${req.baseUrl}`;
   const query = (req: Request): [string, string][] => {
@@ -55,9 +60,10 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
 
   router.post('/', async (req, res) => {
     const prefer = readPreferences(req);
-    const bundle = await processBundle(store, services, body(req), {
+    const bundle = await processBundle(storeOf(req), services, body(req), {
       baseUrl: base(req),
       returnMinimal: prefer.return === 'minimal',
+      auth: req.auth,
     });
     sendJson(res, 200, bundle);
   });
@@ -66,13 +72,17 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
     sendJson(
       res,
       200,
-      await readHistory(store, { params: query(req), baseUrl: base(req), selfUrl: `${base(req)}/_history` }),
+      await readHistory(storeOf(req), {
+        params: query(req),
+        baseUrl: base(req),
+        selfUrl: `${base(req)}/_history`,
+      }),
     );
   });
 
   const search = async (req: Request, res: Response, params: [string, string][]): Promise<void> => {
     const type = param(req, 'type');
-    const bundle = await searchResources(store, {
+    const bundle = await searchResources(storeOf(req), {
       resourceType: type,
       params,
       baseUrl: base(req),
@@ -92,7 +102,7 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
     sendJson(
       res,
       200,
-      await readHistory(store, {
+      await readHistory(storeOf(req), {
         resourceType: type,
         params: query(req),
         baseUrl: base(req),
@@ -103,13 +113,13 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
 
   router.post('/:type', async (req, res) => {
     if (param(req, 'type') === '$process-message') {
-      sendJson(res, 200, await processMessage(store, services, body(req), base(req)));
+      sendJson(res, 200, await processMessage(storeOf(req), services, body(req), base(req), req.auth));
       return;
     }
     const prefer = readPreferences(req);
     const ifNoneExist = header(req, 'if-none-exist');
     const resource = body(req);
-    const result = await runWrite(store, services, (ctx) =>
+    const result = await write(req, (ctx) =>
       createResource(ctx, param(req, 'type'), resource, { ifNoneExist }),
     );
     sendResult(req, res, result, prefer, base(req));
@@ -134,9 +144,7 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
   router.post('/:type/:id/:operation', async (req, res) => {
     if (param(req, 'type') === 'EpisodeOfCare' && param(req, 'operation') === '$progress-report') {
       // A progress report to the referrer on request, composed from what is stored now.
-      const communication = await runWrite(store, services, (ctx) =>
-        requestProgressReport(ctx, param(req, 'id')),
-      );
+      const communication = await write(req, (ctx) => requestProgressReport(ctx, param(req, 'id')));
       sendJson(res, 200, communication);
       return;
     }
@@ -152,7 +160,7 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
       );
     }
     const resource = body(req);
-    const result = await runWrite(store, services, (ctx) =>
+    const result = await write(req, (ctx) =>
       conditionalUpdate(ctx, param(req, 'type'), new URLSearchParams(criteria).toString(), resource, {
         ifMatch: header(req, 'if-match'),
       }),
@@ -168,14 +176,14 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
         'DELETE needs a resource id or search criteria (conditional delete)',
       );
     }
-    const result = await runWrite(store, services, (ctx) =>
+    const result = await write(req, (ctx) =>
       conditionalDelete(ctx, param(req, 'type'), new URLSearchParams(criteria).toString()),
     );
     sendResult(req, res, result, readPreferences(req), base(req));
   });
 
   router.get('/:type/:id', async (req, res) => {
-    const result = await readResource(store, param(req, 'type'), param(req, 'id'));
+    const result = await readResource(storeOf(req), param(req, 'type'), param(req, 'id'));
     if (result.version && notModified(req, result.version.versionId, result.version.lastUpdated)) {
       res.setHeader('ETag', weakEtag(result.version.versionId));
       res.status(304).end();
@@ -186,7 +194,7 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
 
   router.put('/:type/:id', async (req, res) => {
     const resource = body(req);
-    const result = await runWrite(store, services, (ctx) =>
+    const result = await write(req, (ctx) =>
       updateResource(ctx, param(req, 'type'), param(req, 'id'), resource, {
         ifMatch: header(req, 'if-match'),
       }),
@@ -195,9 +203,7 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
   });
 
   router.delete('/:type/:id', async (req, res) => {
-    const result = await runWrite(store, services, (ctx) =>
-      deleteResource(ctx, param(req, 'type'), param(req, 'id')),
-    );
+    const result = await write(req, (ctx) => deleteResource(ctx, param(req, 'type'), param(req, 'id')));
     sendResult(req, res, result, readPreferences(req), base(req));
   });
 
@@ -207,7 +213,7 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
     sendJson(
       res,
       200,
-      await readHistory(store, {
+      await readHistory(storeOf(req), {
         resourceType: type,
         id,
         params: query(req),
@@ -218,7 +224,7 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
   });
 
   router.get('/:type/:id/_history/:vid', async (req, res) => {
-    const result = await vreadResource(store, param(req, 'type'), param(req, 'id'), param(req, 'vid'));
+    const result = await vreadResource(storeOf(req), param(req, 'type'), param(req, 'id'), param(req, 'vid'));
     sendResult(req, res, result, readPreferences(req), base(req));
   });
 
@@ -230,8 +236,14 @@ export function fhirRoutes(deps: FhirRouteDeps): Router {
     const now = services.now();
     const bundle =
       operation === '$status'
-        ? await subscriptionStatus(store, param(req, 'id'), base(req), now)
-        : await subscriptionEvents(store, param(req, 'id'), new URLSearchParams(query(req)), base(req), now);
+        ? await subscriptionStatus(storeOf(req), param(req, 'id'), base(req), now)
+        : await subscriptionEvents(
+            storeOf(req),
+            param(req, 'id'),
+            new URLSearchParams(query(req)),
+            base(req),
+            now,
+          );
     sendJson(res, 200, bundle);
   });
 

@@ -46,15 +46,14 @@ import {
 export interface ReferralWorkflowOptions {
   /** The practice that receives referrals addressed to no other Organization. */
   practice: Reference<Organization>;
-  /** Who is writing; `any` until authentication tells us (a later issue). */
-  actor?: () => Actor;
+  /** Who is writing, from the request's client; `any` when authentication is off. */
+  actor?: (ctx: WriteContext) => Actor;
   /** A progress report goes to the referrer every N attended visits. */
   progressReportEveryVisits?: number;
 }
 
 const PENDING_INTAKE = 'referral.pendingIntake';
 const PENDING_NOTICES = 'referral.pendingNotices';
-const EVERY_N_VISITS = 'referral.everyNVisits';
 
 /** A progress event waiting for the end of the request, when everything it reports on is written. */
 interface Notice {
@@ -63,7 +62,7 @@ interface Notice {
 }
 
 export function referralWorkflow(options: ReferralWorkflowOptions): WriteHook {
-  const actor = (): Actor => options.actor?.() ?? 'any';
+  const actor = (ctx: WriteContext): Actor => options.actor?.(ctx) ?? actorOf(ctx);
   return {
     identityCriteria(resource) {
       if (resource.resourceType !== 'ServiceRequest') return undefined;
@@ -79,7 +78,7 @@ export function referralWorkflow(options: ReferralWorkflowOptions): WriteHook {
           return change.previous ? undefined : checkNewReferral(ctx, change.resource as ServiceRequest);
         case 'Task':
           return change.previous
-            ? checkTaskTransition(ctx, change.previous, change.resource as Task, actor())
+            ? checkTaskTransition(ctx, change.previous, change.resource as Task, actor(ctx))
             : checkNewTask(ctx, change.resource as Task);
         default:
           return undefined;
@@ -113,7 +112,8 @@ export function referralWorkflow(options: ReferralWorkflowOptions): WriteHook {
           await followAppointment(ctx, resource as Appointment);
           return;
         case 'Encounter':
-          await followEncounter(ctx, resource as Encounter);
+          // The cadence comes from the options: nothing in ctx.state is set yet at this point.
+          await followEncounter(ctx, resource as Encounter, options.progressReportEveryVisits ?? 6);
           return;
       }
     },
@@ -124,13 +124,17 @@ export function referralWorkflow(options: ReferralWorkflowOptions): WriteHook {
         await completeIntake(ctx, written, options.practice);
       }
       // Progress updates last: an evaluation's Observations may come later in the same Bundle.
-      ctx.state.set(EVERY_N_VISITS, options.progressReportEveryVisits ?? 6);
       const notices = (ctx.state.get(PENDING_NOTICES) as Notice[] | undefined)?.splice(0) ?? [];
       for (const notice of notices) {
         await recordProgress(ctx, notice.referralId, { occurredAt: ctx.services.now(), ...notice.event });
       }
     },
   };
+}
+
+/** Referrer clients act as the referrer side, practice clients as the practice; admins and AUTH=off as either. */
+function actorOf(ctx: WriteContext): Actor {
+  return ctx.auth?.role === 'referrer' ? 'referrer' : ctx.auth?.role === 'practice' ? 'practice' : 'any';
 }
 
 function pending(ctx: WriteContext): StoredVersion[] {
@@ -451,7 +455,9 @@ async function followAppointment(ctx: WriteContext, appointment: Appointment): P
       'Appointment.basedOn',
     );
   }
-  const firstVisitPending = BEFORE_FIRST_VISIT.includes(businessStatusOf(task));
+  // In progress means the first visit took place: a later no-show does not make the next booking the first.
+  const firstVisitPending =
+    task.status !== 'in-progress' && BEFORE_FIRST_VISIT.includes(businessStatusOf(task));
   const source = { reference: `Appointment/${appointment.id}` };
   if (['fulfilled', 'arrived', 'checked-in'].includes(appointment.status) && firstVisitPending) {
     await moveReferralTask(ctx, task, 'in-progress', 'first-visit-attended');
@@ -473,7 +479,7 @@ async function followAppointment(ctx: WriteContext, appointment: Appointment): P
  * evaluation or a discharge (profiles/CodeSystem-pt-encounter-type.json) tells the referrer; and
  * every N attended visits a progress report goes out.
  */
-async function followEncounter(ctx: WriteContext, encounter: Encounter): Promise<void> {
+async function followEncounter(ctx: WriteContext, encounter: Encounter, everyNVisits: number): Promise<void> {
   const referral = referralOf(encounter.basedOn);
   if (!referral || !['arrived', 'in-progress', 'finished'].includes(encounter.status)) return;
   let task = await referralTaskFor(ctx, referral);
@@ -506,8 +512,7 @@ async function followEncounter(ctx: WriteContext, encounter: Encounter): Promise
     const attended = (
       await findAll<Encounter>(ctx, 'Encounter', `based-on=${referral}&status=finished`, 1000)
     ).length;
-    const every = (ctx.state.get(EVERY_N_VISITS) as number | undefined) ?? 6;
-    if (isProgressReportDue(attended, every)) {
+    if (isProgressReportDue(attended, everyNVisits)) {
       tell(ctx, referral, { code: 'progress-report', source, encounter: source });
     }
   }

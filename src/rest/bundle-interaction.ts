@@ -1,5 +1,6 @@
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
 import { FhirError, fhirError, type IssueInput } from '../fhir/errors.js';
+import type { AuthContext } from '../auth/token-service.js';
 import type { FhirStore } from '../store/fhir-store.js';
 import { toFhirError } from '../validation/resource-validator.js';
 import { findConditionalMatches } from './conditional.js';
@@ -26,6 +27,7 @@ export interface BundleRequest {
   baseUrl: string;
   /** `Prefer: return=minimal` leaves resources out of the response entries. */
   returnMinimal: boolean;
+  auth?: AuthContext;
 }
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -154,7 +156,7 @@ async function processTransaction(
   assertNoDuplicateIdentities(entries);
   let committed: WriteContext | undefined;
   const results = await store.transaction(async (tx) => {
-    const ctx = newWriteContext(tx, services);
+    const ctx = newWriteContext(tx, services, request.auth);
     committed = ctx;
     const out = new Map<number, RestResult>();
     const run = async (entry: PlannedEntry): Promise<void> => {
@@ -210,7 +212,7 @@ async function processBatch(
     let committedEntry: WriteContext | undefined;
     try {
       const result = await store.transaction(async (tx) => {
-        const ctx = newWriteContext(tx, services);
+        const ctx = newWriteContext(tx, services, request.auth);
         await resolveIdentities(ctx, [entry]);
         if (entry.resource) {
           entry.resource = rewriteReferences(

@@ -13,6 +13,8 @@ export interface ServerInfo {
   version: string;
   baseUrl: string;
   startedAt: string;
+  /** Present when SMART Backend Services authentication is on. */
+  authentication?: { publicOrigin?: string };
 }
 
 let resources: CapabilityStatementRestResource[] | undefined;
@@ -41,6 +43,7 @@ export function buildCapabilityStatement(info: ServerInfo): CapabilityStatement 
     rest: [
       {
         mode: 'server',
+        ...(info.authentication ? { security: smartSecurity(info) } : {}),
         resource: resources,
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
       },
@@ -125,6 +128,29 @@ function subscriptionExtras(): Partial<CapabilityStatementRestResource> {
         name: 'events',
         definition:
           'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events',
+      },
+    ],
+  };
+}
+
+/** How clients find the token endpoint (https://hl7.org/fhir/smart-app-launch/conformance.html). */
+function smartSecurity(info: ServerInfo): NonNullable<CapabilityStatement['rest']>[number]['security'] {
+  const origin = info.authentication?.publicOrigin ?? new URL(info.baseUrl).origin;
+  return {
+    cors: false,
+    service: [
+      {
+        coding: [
+          { system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' },
+        ],
+      },
+    ],
+    description:
+      'SMART Backend Services: client_credentials with a private_key_jwt client assertion (RS384 or ES384); see /.well-known/smart-configuration.',
+    extension: [
+      {
+        url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+        extension: [{ url: 'token', valueUri: `${origin}/auth/token` }],
       },
     ],
   };

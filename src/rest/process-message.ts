@@ -1,5 +1,6 @@
 import type { Bundle, BundleEntry, MessageHeader, Resource } from '@medplum/fhirtypes';
 import { fhirError } from '../fhir/errors.js';
+import type { AuthContext } from '../auth/token-service.js';
 import type { FhirStore } from '../store/fhir-store.js';
 import { toFhirError } from '../validation/resource-validator.js';
 import { processBundle } from './bundle-interaction.js';
@@ -30,6 +31,7 @@ export async function processMessage(
   services: RestServices,
   body: unknown,
   baseUrl: string,
+  auth?: AuthContext,
 ): Promise<Bundle> {
   const message = body as Bundle;
   if (
@@ -70,7 +72,7 @@ export async function processMessage(
       .filter((e) => e.resource && e.resource.resourceType !== 'Task')
       .map((e) => toTransactionEntry(e, aliases)),
   };
-  const response = await processBundle(store, services, transaction, { baseUrl, returnMinimal: true });
+  const response = await processBundle(store, services, transaction, { baseUrl, returnMinimal: true, auth });
   const referralIndex =
     transaction.entry?.findIndex((e) => e.resource?.resourceType === 'ServiceRequest') ?? -1;
   // The stored referral, new or recognised as a re-send: the response entry's fullUrl names it.

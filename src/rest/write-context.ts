@@ -1,5 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { StoreTransaction, StoredVersion } from '../store/fhir-store.js';
+import type { AuthContext } from '../auth/token-service.js';
 import type { ResourceValidator } from '../validation/resource-validator.js';
 
 /**
@@ -43,12 +44,18 @@ export interface RestServices {
 export interface WriteContext {
   tx: StoreTransaction;
   services: RestServices;
+  /** Who is writing (undefined when authentication is off). */
+  auth?: AuthContext;
   /** Scratch space for hooks, scoped to one transaction. */
   state: Map<string, unknown>;
 }
 
-export function newWriteContext(tx: StoreTransaction, services: RestServices): WriteContext {
-  return { tx, services, state: new Map() };
+export function newWriteContext(
+  tx: StoreTransaction,
+  services: RestServices,
+  auth?: AuthContext,
+): WriteContext {
+  return { tx, services, auth, state: new Map() };
 }
 
 /** Runs every hook's beforeCommit; hooks may write more, so this is the last step of a transaction. */
@@ -63,10 +70,11 @@ export async function runWrite<T>(
   store: { transaction<R>(work: (tx: StoreTransaction) => Promise<R>): Promise<R> },
   services: RestServices,
   work: (ctx: WriteContext) => Promise<T>,
+  auth?: AuthContext,
 ): Promise<T> {
   let committed: WriteContext | undefined;
   const result = await store.transaction(async (tx) => {
-    const ctx = newWriteContext(tx, services);
+    const ctx = newWriteContext(tx, services, auth);
     const value = await work(ctx);
     await runBeforeCommit(ctx);
     committed = ctx;

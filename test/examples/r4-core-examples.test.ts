@@ -1,5 +1,6 @@
 import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import request from 'supertest';
+import { ACCESS_LABEL_SYSTEM } from '../../src/auth/scoped-store.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIN_MILLIS } from '../../src/fhir/search/date-range.js';
 import { extractIndexRows } from '../../src/fhir/search/index-rows.js';
@@ -19,10 +20,15 @@ const INVALID_EXAMPLES = new Set(['bundle-questionnaire.json']);
 const files = listExamples(FOLDER);
 const validFiles = files.filter((f) => !INVALID_EXAMPLES.has(f));
 
-/** The resource without its id and server-managed meta (versionId, lastUpdated). */
+/**
+ * The resource without its id and server-managed meta: versionId, lastUpdated, and the access
+ * labels the server adds to meta.security (src/auth/scoped-store.ts); every other meta field kept.
+ */
 function content(resource: Resource): Record<string, unknown> {
   const { id: _id, meta, ...rest } = resource;
-  const { versionId: _v, lastUpdated: _l, ...keptMeta } = meta ?? {};
+  const { versionId: _v, lastUpdated: _l, security, ...keptMeta } = meta ?? {};
+  const clientSecurity = security?.filter((c) => c.system !== ACCESS_LABEL_SYSTEM);
+  if (clientSecurity?.length) (keptMeta as Record<string, unknown>).security = clientSecurity;
   return Object.keys(keptMeta).length > 0 ? { ...rest, meta: keptMeta } : rest;
 }
 

@@ -1,0 +1,288 @@
+import type { Coding, Resource, ServiceRequest, Subscription } from '@medplum/fhirtypes';
+import { fhirError } from '../fhir/errors.js';
+import { extractIndexRows } from '../fhir/search/index-rows.js';
+import type { SearchFilter, SearchQuery } from '../fhir/search/search-query.js';
+import type {
+  FhirStore,
+  HistoryRequest,
+  StoreReader,
+  StoreTransaction,
+  StoredVersion,
+  WriteRequest,
+} from '../store/fhir-store.js';
+import type { AuthContext } from './token-service.js';
+
+/**
+ * Per-referrer isolation, enforced under every interaction by wrapping the store:
+ * - every version written carries access labels (`meta.security`, system ACCESS_LABEL_SYSTEM): the
+ *   referrer references (Practitioner/Organization/PractitionerRole) allowed to see it — the
+ *   referral's requester, a Communication's recipients, whoever created it;
+ * - a referrer client sees only resources labelled for someone it acts for, and the patients of
+ *   its referrals. Anything else reads as absent (404), and is absent from searches, includes,
+ *   history and transactions, because every one of them goes through this store.
+ */
+export const ACCESS_LABEL_SYSTEM = 'https://ptreferral.dev/fhir/CodeSystem/referrer-access';
+
+type Labelled = Resource & { meta?: { security?: Coding[] } };
+
+export function accessLabels(resource: Resource | undefined): string[] {
+  return ((resource as Labelled | undefined)?.meta?.security ?? [])
+    .filter((c) => c.system === ACCESS_LABEL_SYSTEM)
+    .map((c) => c.code as string);
+}
+
+/** The store as seen by one request. Practice and admin clients (and AUTH=off) see everything. */
+export function scopedStore(store: FhirStore, auth: AuthContext | undefined): FhirStore {
+  const restricted = auth?.role === 'referrer' ? auth : undefined;
+  const reader = hideAuditTrail(scopedReader(store, restricted), auth);
+  return {
+    ...bindAll(store),
+    read: (type, id) => reader.read(type, id),
+    vread: (type, id, vid) => reader.vread(type, id, vid),
+    search: (query) => reader.search(query),
+    readReferences: (refs) => reader.readReferences(refs),
+    history: (request) => reader.history(request),
+    transaction: (work) => store.transaction((tx) => work(scopedTransaction(tx, auth, restricted))),
+  };
+}
+
+/** AuditEvents are the admins' alone (issue: "searchable by admins only"). */
+function hideAuditTrail(inner: StoreReader, auth: AuthContext | undefined): StoreReader {
+  if (!auth || auth.role === 'admin') return inner;
+  const hidden = (r: { resourceType?: string } | undefined): boolean => r?.resourceType === 'AuditEvent';
+  return {
+    read: async (type, id) => (type === 'AuditEvent' ? undefined : inner.read(type, id)),
+    vread: async (type, id, vid) => (type === 'AuditEvent' ? undefined : inner.vread(type, id, vid)),
+    search: async (query) =>
+      query.resourceType === 'AuditEvent' ? { resources: [], total: 0 } : inner.search(query),
+    readReferences: async (refs) => (await inner.readReferences(refs)).filter((r) => !hidden(r)),
+    history: async (request) => {
+      if (request.resourceType === 'AuditEvent') return { versions: [], total: 0 };
+      const page = await inner.history(request);
+      return { ...page, versions: page.versions.filter((v) => v.resourceType !== 'AuditEvent') };
+    },
+  };
+}
+
+function bindAll(store: FhirStore): FhirStore {
+  return {
+    dialect: store.dialect,
+    read: store.read.bind(store),
+    vread: store.vread.bind(store),
+    search: store.search.bind(store),
+    readReferences: store.readReferences.bind(store),
+    history: store.history.bind(store),
+    transaction: store.transaction.bind(store),
+    ping: store.ping.bind(store),
+    close: store.close.bind(store),
+    claimNotifications: store.claimNotifications.bind(store),
+    finishNotification: store.finishNotification.bind(store),
+    abandonNotifications: store.abandonNotifications.bind(store),
+    subscriptionEvents: store.subscriptionEvents.bind(store),
+    subscriptionEventCount: store.subscriptionEventCount.bind(store),
+    nextNotificationDueMs: store.nextNotificationDueMs.bind(store),
+  };
+}
+
+function scopedReader(inner: StoreReader, auth: AuthContext | undefined): StoreReader {
+  if (!auth) {
+    // Bound explicitly: the store's methods live on its prototype, which a spread would drop.
+    return {
+      read: (type, id) => inner.read(type, id),
+      vread: (type, id, vid) => inner.vread(type, id, vid),
+      search: (query) => inner.search(query),
+      readReferences: (refs) => inner.readReferences(refs),
+      history: (request) => inner.history(request),
+    };
+  }
+  const labelFilter: SearchFilter = {
+    kind: 'token',
+    code: '_security',
+    not: false,
+    values: auth.actsFor.map((value) => ({ system: ACCESS_LABEL_SYSTEM, value })),
+  };
+  /** Patients are visible through the referrals that name them as subject. */
+  const visiblePatientIds = async (): Promise<string[]> => {
+    const referrals = await inner.search({
+      resourceType: 'ServiceRequest',
+      filters: [labelFilter],
+      sort: [],
+      count: 10_000,
+      offset: 0,
+      total: false,
+    });
+    return [
+      ...new Set(
+        referrals.resources
+          .map((r) => (r as ServiceRequest).subject?.reference?.match(/^Patient\/(.+)$/)?.[1])
+          .filter((id): id is string => !!id),
+      ),
+    ];
+  };
+  const isVisible = async (resource: Resource | undefined): Promise<boolean> => {
+    if (!resource) return false;
+    if (accessLabels(resource).some((l) => auth.actsFor.includes(l))) return true;
+    return resource.resourceType === 'Patient' && (await visiblePatientIds()).includes(resource.id as string);
+  };
+  const visibleVersion = async (
+    v: StoredVersion | undefined,
+    current?: () => Promise<StoredVersion | undefined>,
+  ): Promise<StoredVersion | undefined> => {
+    if (!v) return undefined;
+    const judge = v.resource ?? (await current?.())?.resource;
+    return (await isVisible(judge)) ? v : undefined;
+  };
+  return {
+    read: async (type, id) => {
+      const v = await inner.read(type, id);
+      if (v?.deleted) {
+        // A deletion is visible only to whoever could see the resource before.
+        const before = await inner.vread(type, id, String(Number(v.versionId) - 1));
+        return (await isVisible(before?.resource)) ? v : undefined;
+      }
+      return visibleVersion(v);
+    },
+    vread: async (type, id, vid) =>
+      visibleVersion(await inner.vread(type, id, vid), () => inner.read(type, id)),
+    search: async (query: SearchQuery) => {
+      const filters: SearchFilter[] =
+        query.resourceType === 'Patient'
+          ? [{ kind: 'id', values: (await visiblePatientIds()).concat('\u0000none') }]
+          : [labelFilter];
+      return inner.search({ ...query, filters: [...query.filters, ...filters] });
+    },
+    readReferences: async (refs) => {
+      const out: Resource[] = [];
+      for (const r of await inner.readReferences(refs)) if (await isVisible(r)) out.push(r);
+      return out;
+    },
+    history: async (request: HistoryRequest) => {
+      const page = await inner.history({ ...request, count: Math.max(request.count * 4, request.count) });
+      const versions: StoredVersion[] = [];
+      for (const v of page.versions) {
+        if (versions.length >= request.count) break;
+        const judge =
+          v.resource ?? (await inner.vread(v.resourceType, v.id, String(Number(v.versionId) - 1)))?.resource;
+        if (await isVisible(judge)) versions.push(v);
+      }
+      return { versions, total: versions.length + request.offset };
+    },
+  };
+}
+
+function scopedTransaction(
+  tx: StoreTransaction,
+  auth: AuthContext | undefined,
+  restricted: AuthContext | undefined,
+): StoreTransaction {
+  const reader = scopedReader(tx, restricted);
+  return {
+    ...reader,
+    lock: (key) => tx.lock(key),
+    appendSubscriptionEvent: (s, f, o) => tx.appendSubscriptionEvent(s, f, o),
+    write: async (request: WriteRequest) => {
+      const current = await tx.read(request.resourceType, request.id);
+      if (restricted) {
+        await assertMayWrite(tx, reader, restricted, request, current);
+      }
+      if (request.deleted || !request.resource) {
+        return tx.write(request);
+      }
+      const labels = await labelsFor(tx, request.resource, current?.resource, auth);
+      const resource = withLabels(request.resource, labels);
+      const index =
+        labels.length === 0 && accessLabels(request.resource).length === 0
+          ? request.index
+          : extractIndexRows(resource);
+      return tx.write({ ...request, resource, index });
+    },
+  };
+}
+
+/** A referrer changes only what it can see, creates referrals only as someone it acts for, and subscribes only to its own. */
+async function assertMayWrite(
+  tx: StoreTransaction,
+  reader: StoreReader,
+  auth: AuthContext,
+  request: WriteRequest,
+  current: StoredVersion | undefined,
+): Promise<void> {
+  if (current && !(await reader.read(request.resourceType, request.id))) {
+    throw fhirError('resource-not-found', `${request.resourceType}/${request.id} does not exist`);
+  }
+  const resource = request.resource;
+  if (resource?.resourceType === 'ServiceRequest') {
+    const requester = (resource as ServiceRequest).requester?.reference;
+    if (!requester || !auth.actsFor.includes(requester)) {
+      throw fhirError(
+        'forbidden',
+        `This client may send referrals only as ${auth.actsFor.join(', ')}`,
+        'ServiceRequest.requester',
+      );
+    }
+  }
+  if (resource?.resourceType === 'Subscription') {
+    const filter = (
+      (resource as Subscription & { _criteria?: { extension?: { valueString?: string }[] } })._criteria
+        ?.extension ?? []
+    )
+      .map((e) => e.valueString)
+      .find(Boolean);
+    const recipients = new URLSearchParams(filter?.split('?')[1] ?? '')
+      .getAll('recipient')
+      .flatMap((v) => v.split(','));
+    if (recipients.length === 0 || recipients.some((r) => !auth.actsFor.includes(r))) {
+      throw fhirError(
+        'forbidden',
+        `A subscription must filter on recipient among ${auth.actsFor.join(', ')}`,
+        'Subscription._criteria',
+      );
+    }
+  }
+  void tx;
+}
+
+/** Who may see a version: what it had, whom it is from or to, and the writer it was created by. */
+async function labelsFor(
+  tx: StoreTransaction,
+  resource: Resource,
+  previous: Resource | undefined,
+  auth: AuthContext | undefined,
+): Promise<string[]> {
+  const labels = new Set(accessLabels(previous));
+  if (auth?.role === 'referrer') auth.actsFor.forEach((r) => labels.add(r));
+  const add = (reference: string | undefined): void => {
+    if (reference && /^(Practitioner|PractitionerRole|Organization)\//.test(reference)) labels.add(reference);
+  };
+  const r = resource as Resource & Record<string, unknown>;
+  switch (resource.resourceType) {
+    case 'ServiceRequest':
+      add((r.requester as { reference?: string } | undefined)?.reference);
+      break;
+    case 'Task':
+    case 'EpisodeOfCare': {
+      const focus =
+        resource.resourceType === 'Task'
+          ? (r.focus as { reference?: string } | undefined)?.reference
+          : (r.referralRequest as { reference?: string }[] | undefined)?.[0]?.reference;
+      const [type, id] = focus?.split('/') ?? [];
+      if (type === 'ServiceRequest' && id)
+        accessLabels((await tx.read(type, id))?.resource).forEach((l) => labels.add(l));
+      if (resource.resourceType === 'Task')
+        add((r.requester as { reference?: string } | undefined)?.reference);
+      break;
+    }
+    case 'Communication':
+      for (const recipient of (r.recipient as { reference?: string }[] | undefined) ?? [])
+        add(recipient.reference);
+      break;
+  }
+  return [...labels].sort();
+}
+
+function withLabels(resource: Resource, labels: string[]): Resource {
+  const meta = (resource as Labelled).meta ?? {};
+  const others = (meta.security ?? []).filter((c) => c.system !== ACCESS_LABEL_SYSTEM);
+  const security = [...others, ...labels.map((code) => ({ system: ACCESS_LABEL_SYSTEM, code }))];
+  return { ...resource, meta: { ...meta, ...(security.length ? { security } : {}) } } as Resource;
+}
