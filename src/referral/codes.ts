@@ -47,3 +47,15 @@ export function businessStatusOf(task: {
   return task.businessStatus?.coding?.find((c) => c.system === BUSINESS_STATUS_SYSTEM)?.code as
     BusinessStatus | undefined;
 }
+
+/** Displays of profiles/CodeSystem-pt-referral-decline-reason.json (kept in step by a test). */
+export const DECLINE_REASON_DISPLAY: Record<string, string> = {
+  'outside-scope': "Outside the practice's scope",
+  'no-capacity': 'No capacity',
+  'insurance-not-accepted': 'Insurance not accepted',
+  'insufficient-information': 'Insufficient information',
+  'patient-declined': 'Patient declined',
+  'patient-unreachable': 'Patient unreachable',
+  'duplicate-referral': 'Duplicate referral',
+  'clinical-contraindication': 'Clinical contraindication',
+};

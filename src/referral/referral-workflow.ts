@@ -22,7 +22,14 @@ import {
   type ProgressEventCode,
 } from '../progress/index.js';
 import { recordProgress } from './progress-recorder.js';
-import { businessStatus, businessStatusOf, TASK_CODE_SYSTEM, type BusinessStatus } from './codes.js';
+import {
+  businessStatus,
+  businessStatusOf,
+  DECLINE_REASON_DISPLAY,
+  DECLINE_REASON_SYSTEM,
+  TASK_CODE_SYSTEM,
+  type BusinessStatus,
+} from './codes.js';
 import { stripUndefined, toEpisodeOfCare, toReferralTask } from './episode-mapping.js';
 import {
   allowedTransitions,
@@ -264,7 +271,20 @@ async function checkTaskTransition(
     ...task,
     lastModified: ctx.services.now(),
     ...(implied && !keepsClientStatus ? { businessStatus: businessStatus(implied) } : {}),
+    ...(task.statusReason ? { statusReason: withDeclineDisplays(task.statusReason) } : {}),
   } as Task;
+}
+
+/** A decline reason sent as a bare code gets its display, so the referrer reads words, not codes. */
+function withDeclineDisplays(reason: NonNullable<Task['statusReason']>): Task['statusReason'] {
+  return {
+    ...reason,
+    coding: reason.coding?.map((c) =>
+      c.system === DECLINE_REASON_SYSTEM && !c.display && c.code && DECLINE_REASON_DISPLAY[c.code]
+        ? { ...c, display: DECLINE_REASON_DISPLAY[c.code] }
+        : c,
+    ),
+  };
 }
 
 /**

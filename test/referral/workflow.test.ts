@@ -268,3 +268,19 @@ describe('referral workflow', () => {
     },
   );
 });
+
+describe('decline reason displays', () => {
+  it('match the decline-reason CodeSystem in profiles/', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { DECLINE_REASON_DISPLAY } = await import('../../src/referral/codes.js');
+    const cs = JSON.parse(
+      readFileSync(
+        new URL('../../profiles/CodeSystem-pt-referral-decline-reason.json', import.meta.url),
+        'utf8',
+      ),
+    ) as {
+      concept: { code: string; display: string }[];
+    };
+    expect(DECLINE_REASON_DISPLAY).toEqual(Object.fromEntries(cs.concept.map((c) => [c.code, c.display])));
+  });
+});
