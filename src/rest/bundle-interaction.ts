@@ -155,7 +155,11 @@ async function processTransaction(
 ): Promise<Bundle> {
   assertNoDuplicateIdentities(entries);
   let committed: WriteContext | undefined;
+  const planned = entries;
   const results = await store.transaction(async (tx) => {
+    // A store may run this work again (PostgreSQL retries serialisation failures), so it plans on
+    // a fresh copy each time: ids and rewritten references from a rolled-back try must not leak.
+    entries = structuredClone(planned);
     const ctx = newWriteContext(tx, services, request.auth);
     committed = ctx;
     const out = new Map<number, RestResult>();
@@ -211,7 +215,9 @@ async function processBatch(
   for (const entry of entries) {
     let committedEntry: WriteContext | undefined;
     try {
+      const original = structuredClone(entry);
       const result = await store.transaction(async (tx) => {
+        Object.assign(entry, structuredClone(original)); // fresh on every try (see processTransaction)
         const ctx = newWriteContext(tx, services, request.auth);
         await resolveIdentities(ctx, [entry]);
         if (entry.resource) {

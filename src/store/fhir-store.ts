@@ -116,7 +116,11 @@ export interface OutboxStore {
 
 export interface FhirStore extends StoreReader, OutboxStore {
   readonly dialect: 'sqlite' | 'postgres';
-  /** Runs `work` atomically: all its writes commit together (durably) or none do. */
+  /**
+   * Runs `work` atomically: all its writes commit together (durably) or none do. A dialect may run
+   * `work` more than once (PostgreSQL retries serialisation failures and deadlocks), so `work` must
+   * have no effect outside the transaction until it returns.
+   */
   transaction<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T>;
   /** Resolves when the database answers; used by `/readyz`. */
   ping(): Promise<void>;

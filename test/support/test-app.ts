@@ -6,6 +6,7 @@ import { ResourceValidator } from '../../src/validation/resource-validator.js';
 import { createLogger } from '../../src/logging.js';
 import type { FhirStore } from '../../src/store/fhir-store.js';
 import { openStore } from '../../src/store/open-store.js';
+import { testStoreUrl } from './postgres.js';
 
 export interface TestApp {
   app: Express;
@@ -22,7 +23,8 @@ export interface TestApp {
 export async function startTestApp(
   options: { databaseUrl?: string; bodyLimitBytes?: number } = {},
 ): Promise<TestApp> {
-  const store = await openStore(options.databaseUrl ?? process.env.TEST_DATABASE_URL ?? 'sqlite::memory:');
+  // On PostgreSQL every app gets a fresh schema, as every sqlite::memory: app gets a fresh database.
+  const store = await openStore(testStoreUrl(options.databaseUrl ?? process.env.TEST_DATABASE_URL ?? 'sqlite::memory:'));
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {

@@ -73,7 +73,11 @@ export const PG_MIGRATIONS: PgMigration[] = [
       ),
       `CREATE INDEX idx_reference_literal ON idx_reference (resource_type, code, reference)`,
       ...indexTable('idx_date', 'low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL', 'low, high'),
-      ...indexTable('idx_number', 'low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL', 'low, high'),
+      ...indexTable(
+        'idx_number',
+        'low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL',
+        'low, high',
+      ),
       ...indexTable(
         'idx_quantity',
         `system ${TEXT}, unit ${TEXT}, low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL`,
@@ -112,19 +116,24 @@ export const PG_MIGRATIONS: PgMigration[] = [
       `CREATE INDEX notification_outbox_due ON notification_outbox (status, next_attempt_ms)`,
     ],
   },
+  {
+    version: 3,
+    description:
+      'owner indexes include the parameter code (for correlated EXISTS checks); date upper bounds indexed',
+    statements: [
+      ...[
+        'idx_token',
+        'idx_string',
+        'idx_reference',
+        'idx_date',
+        'idx_number',
+        'idx_quantity',
+        'idx_uri',
+      ].flatMap((table) => [
+        `DROP INDEX ${table}_owner`,
+        `CREATE INDEX ${table}_owner ON ${table} (resource_type, id, code)`,
+      ]),
+      `CREATE INDEX idx_date_high ON idx_date (resource_type, code, high)`,
+    ],
+  },
 ];
-
-/** The tables a migrated schema holds, e.g. for tests that empty one. */
-export const PG_TABLES = [
-  'resource_version',
-  'resource',
-  'idx_token',
-  'idx_string',
-  'idx_reference',
-  'idx_date',
-  'idx_number',
-  'idx_quantity',
-  'idx_uri',
-  'subscription_event',
-  'notification_outbox',
-] as const;
