@@ -64,7 +64,16 @@ export class DeliveryWorker {
   /** Delivers everything due now; answers how many notifications it attempted. */
   async runOnce(nowMs = Date.now()): Promise<number> {
     const batch = await this.options.store.claimNotifications(nowMs, this.options.batchSize ?? 50, 60_000);
-    await Promise.all(batch.map((n) => this.deliver(n)));
+    // Subscriptions in parallel, each one's notifications in order: a receiver sees events in
+    // sequence, and one that refuses for good gets one request, not a batch of them.
+    const bySubscription = new Map<string, OutboxNotification[]>();
+    for (const n of batch)
+      bySubscription.set(n.subscriptionId, [...(bySubscription.get(n.subscriptionId) ?? []), n]);
+    await Promise.all(
+      [...bySubscription.values()].map(async (queue) => {
+        for (const n of queue.sort((a, b) => a.eventNumber - b.eventNumber)) await this.deliver(n);
+      }),
+    );
     await this.sendHeartbeats(nowMs);
     return batch.length;
   }

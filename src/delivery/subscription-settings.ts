@@ -104,8 +104,15 @@ export function readSubscriptionSettings(subscription: Subscription): Subscripti
     problem('Only the rest-hook channel is supported', 'Subscription.channel.type');
   }
   const endpoint = channel?.endpoint ?? '';
-  if (!/^https?:\/\/[^\s]+$/.test(endpoint)) {
+  if (!/^https?:\/\/[^\s]+$/.test(endpoint) || !URL.canParse(endpoint)) {
     problem('Subscription.channel.endpoint must be an http(s) URL', 'Subscription.channel.endpoint');
+  }
+  // A header fetch would refuse makes every attempt fail before sending: refuse it here instead.
+  if ((channel?.header ?? []).some((header) => !isSendableHeader(header))) {
+    problem(
+      'Each Subscription.channel.header must be "Name: value" with a valid HTTP name and value',
+      'Subscription.channel.header',
+    );
   }
   if (channel?.payload && channel.payload !== 'application/fhir+json') {
     problem('Only application/fhir+json payloads are supported', 'Subscription.channel.payload');
@@ -127,6 +134,17 @@ export function readSubscriptionSettings(subscription: Subscription): Subscripti
     heartbeatSeconds: extension(channel as never, EXT.heartbeatPeriod)?.valueUnsignedInt,
     timeoutSeconds: extension(channel as never, EXT.timeout)?.valueUnsignedInt,
   };
+}
+
+function isSendableHeader(header: string): boolean {
+  const i = header.indexOf(':');
+  if (i <= 0) return false;
+  try {
+    new Headers([[header.slice(0, i).trim(), header.slice(i + 1).trim()]]);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function tryReadSettings(subscription: Subscription): SubscriptionSettings | undefined {
