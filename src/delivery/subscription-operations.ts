@@ -18,7 +18,12 @@ async function loadSubscription(store: FhirStore, id: string): Promise<Subscript
   return current.resource as Subscription;
 }
 
-export async function subscriptionStatus(store: FhirStore, id: string, baseUrl: string, now: string): Promise<Bundle> {
+export async function subscriptionStatus(
+  store: FhirStore,
+  id: string,
+  baseUrl: string,
+  now: string,
+): Promise<Bundle> {
   const subscription = await loadSubscription(store, id);
   const status = buildNotificationBundle({
     baseUrl,
@@ -30,16 +35,28 @@ export async function subscriptionStatus(store: FhirStore, id: string, baseUrl: 
     now,
   });
   // $status answers a searchset holding the status resource(s).
-  return { resourceType: 'Bundle', type: 'searchset', total: 1, entry: [{ resource: status.entry?.[0]?.resource as Resource, search: { mode: 'match' } }] };
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    total: 1,
+    entry: [{ resource: status.entry?.[0]?.resource as Resource, search: { mode: 'match' } }],
+  };
 }
 
-export async function subscriptionEvents(store: FhirStore, id: string, params: URLSearchParams, baseUrl: string, now: string): Promise<Bundle> {
+export async function subscriptionEvents(
+  store: FhirStore,
+  id: string,
+  params: URLSearchParams,
+  baseUrl: string,
+  now: string,
+): Promise<Bundle> {
   const subscription = await loadSubscription(store, id);
   const count = await store.subscriptionEventCount(id);
   const number = (name: string, fallback: number): number => {
     const value = params.get(name);
     if (value === null) return fallback;
-    if (!/^\d{1,15}$/.test(value)) throw fhirError('invalid-search-parameter', `${name} must be a non-negative integer`, name);
+    if (!/^\d{1,15}$/.test(value))
+      throw fhirError('invalid-search-parameter', `${name} must be a non-negative integer`, name);
     return Number(value);
   };
   const from = number('eventsSinceNumber', 1);
@@ -52,9 +69,20 @@ export async function subscriptionEvents(store: FhirStore, id: string, params: U
   const withResources = await Promise.all(
     events.map(async (event) => {
       const [type, resourceId, , versionId] = event.focus.split('/');
-      const resource = content === 'full-resource' ? (await store.vread(type as string, resourceId as string, versionId as string))?.resource : undefined;
+      const resource =
+        content === 'full-resource'
+          ? (await store.vread(type as string, resourceId as string, versionId as string))?.resource
+          : undefined;
       return { event, resource };
     }),
   );
-  return buildNotificationBundle({ baseUrl, subscription, type: 'query-event', eventCount: count, events: withResources, content: content as 'id-only', now });
+  return buildNotificationBundle({
+    baseUrl,
+    subscription,
+    type: 'query-event',
+    eventCount: count,
+    events: withResources,
+    content: content as 'id-only',
+    now,
+  });
 }

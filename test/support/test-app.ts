@@ -24,7 +24,9 @@ export async function startTestApp(
   options: { databaseUrl?: string; bodyLimitBytes?: number } = {},
 ): Promise<TestApp> {
   // On PostgreSQL every app gets a fresh schema, as every sqlite::memory: app gets a fresh database.
-  const store = await openStore(testStoreUrl(options.databaseUrl ?? process.env.TEST_DATABASE_URL ?? 'sqlite::memory:'));
+  const store = await openStore(
+    testStoreUrl(options.databaseUrl ?? process.env.TEST_DATABASE_URL ?? 'sqlite::memory:'),
+  );
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {
