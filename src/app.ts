@@ -8,6 +8,7 @@ import type { TokenService } from './auth/token-service.js';
 import type { Logger } from 'pino';
 import { fhirError } from './fhir/errors.js';
 import { errorHandler } from './http/error-handler.js';
+import { analyticsRoutes } from './http/analytics-routes.js';
 import { fhirRoutes } from './http/fhir-routes.js';
 import { readFhirBody } from './http/read-body.js';
 import { requestLog } from './http/request-log.js';
@@ -82,6 +83,16 @@ export function createApp(deps: AppDeps): Express {
   if (security) app.use('/fhir', requireToken(security.tokens), rateLimit(security.rateLimitPerMinute));
   app.use('/fhir', acceptJsonOnly, readFhirBody(deps.bodyLimitBytes));
   if (security) app.use('/fhir', requireScopes());
+  // Analytics: $evaluate-measure behind the /fhir checks above; the dashboard and CSV exports
+  // behind the bearer-token check when security is on (staff sign-in is a later issue).
+  app.use(
+    analyticsRoutes({
+      store: deps.store,
+      practice: deps.practice,
+      now: deps.now,
+      ...(security ? { authorize: requireToken(security.tokens) } : {}),
+    }),
+  );
   app.use(
     '/fhir',
     fhirRoutes({

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { fhirError } from '../fhir/errors.js';
-import { bundleNeeds, permissionsFor, type Need } from './required-permissions.js';
+import { bundleNeeds, messageNeeds, permissionsFor, type Need } from './required-permissions.js';
 import { allows } from './scopes.js';
 import type { AuthContext, TokenService } from './token-service.js';
 
@@ -42,7 +42,12 @@ export function requireScopes() {
     if (!req.auth) return next();
     const needs = permissionsFor(req.method, req.path);
     if (needs === 'public') return next();
-    const all: Need[] = needs === 'bundle' ? bundleNeeds(req.fhirBody?.json) : needs;
+    const all: Need[] =
+      needs === 'bundle'
+        ? bundleNeeds(req.fhirBody?.json)
+        : needs === 'message'
+          ? messageNeeds(req.fhirBody?.json)
+          : needs;
     const missing = all.find((n) => !allows(req.auth?.scopes ?? [], n.resourceType, n.permission));
     if (missing) {
       return next(

@@ -11,13 +11,25 @@ export interface Need {
   permission: Permission;
 }
 
-export function permissionsFor(method: string, path: string): Need[] | 'public' | 'bundle' {
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+export function permissionsFor(method: string, path: string): Need[] | 'public' | 'bundle' | 'message' {
+  // A malformed %-escape is left as it is (the router answers 400), never thrown here (500).
+  const parts = path
+    .split('/')
+    .filter(Boolean)
+    .map((p) => {
+      try {
+        return decodeURIComponent(p);
+      } catch {
+        return p;
+      }
+    });
   const [first, second, third] = parts;
   if (parts.length === 0) return method === 'POST' ? 'bundle' : [];
-  if (first === 'metadata' && method === 'GET') return 'public';
+  // Only `GET /metadata` itself, as the router matches it (not /metadata/..., not %-encoded).
+  if (/^\/metadata\/?$/.test(path) && method === 'GET') return 'public';
   if (first === '_history') return [{ resourceType: '*', permission: 'r' }];
-  if (first === '$process-message') return [{ resourceType: 'ServiceRequest', permission: 'c' }];
+  // A message stores each of its resources: it needs create on each type (see messageNeeds).
+  if (first === '$process-message') return 'message';
   const type = first as string;
   if (parts.length === 1) {
     return [
@@ -51,7 +63,10 @@ export function bundleNeeds(bundle: unknown): Need[] {
   for (const entry of Array.isArray(entries) ? entries : []) {
     const method = entry?.request?.method;
     const url = typeof entry?.request?.url === 'string' ? entry.request.url : '';
-    const [pathPart = '', query] = url.replace(/^.*\/fhir\//, '').split('?');
+    // The query is split off first: a '/fhir/' inside it must not pick the type (Bundle entry
+    // 'ServiceRequest?x=/fhir/Patient' is a ServiceRequest search).
+    const [rawPath = '', query] = url.split('?');
+    const pathPart = rawPath.replace(/^.*\/fhir\//, '');
     const parts = pathPart.split('/').filter(Boolean);
     const type = parts[0] ?? '';
     const permission: Permission =
@@ -69,4 +84,18 @@ export function bundleNeeds(bundle: unknown): Need[] {
     needs.push({ resourceType: type, permission });
   }
   return needs;
+}
+
+/**
+ * What `$process-message` needs: it stores every resource of the message after the MessageHeader
+ * (the sender's Task excepted, see rest/process-message.ts) as a create, and the referral itself.
+ */
+export function messageNeeds(bundle: unknown): Need[] {
+  const entries = (bundle as Bundle | undefined)?.entry ?? [];
+  const types = new Set(['ServiceRequest']);
+  for (const entry of Array.isArray(entries) ? entries.slice(1) : []) {
+    const type = (entry?.resource as { resourceType?: unknown } | undefined)?.resourceType;
+    if (typeof type === 'string' && type !== 'Task') types.add(type);
+  }
+  return [...types].map((resourceType) => ({ resourceType, permission: 'c' as const }));
 }

@@ -130,7 +130,7 @@ function scopedReader(inner: StoreReader, auth: AuthContext | undefined): StoreR
   ): Promise<StoredVersion | undefined> => {
     if (!v) return undefined;
     const judge = v.resource ?? (await current?.())?.resource;
-    return (await isVisible(judge)) ? v : undefined;
+    return (await isVisible(judge)) ? ownLabelsOnly(v, auth) : undefined;
   };
   return {
     read: async (type, id) => {
@@ -145,15 +145,17 @@ function scopedReader(inner: StoreReader, auth: AuthContext | undefined): StoreR
     vread: async (type, id, vid) =>
       visibleVersion(await inner.vread(type, id, vid), () => inner.read(type, id)),
     search: async (query: SearchQuery) => {
+      assertNoLabelProbe(query, auth);
       const filters: SearchFilter[] =
         query.resourceType === 'Patient'
           ? [{ kind: 'id', values: (await visiblePatientIds()).concat('\u0000none') }]
           : [labelFilter];
-      return inner.search({ ...query, filters: [...query.filters, ...filters] });
+      const result = await inner.search({ ...query, filters: [...query.filters, ...filters] });
+      return { ...result, resources: result.resources.map((r) => ownLabels(r, auth)) };
     },
     readReferences: async (refs) => {
       const out: Resource[] = [];
-      for (const r of await inner.readReferences(refs)) if (await isVisible(r)) out.push(r);
+      for (const r of await inner.readReferences(refs)) if (await isVisible(r)) out.push(ownLabels(r, auth));
       return out;
     },
     history: async (request: HistoryRequest) => {
@@ -163,11 +165,48 @@ function scopedReader(inner: StoreReader, auth: AuthContext | undefined): StoreR
         if (versions.length >= request.count) break;
         const judge =
           v.resource ?? (await inner.vread(v.resourceType, v.id, String(Number(v.versionId) - 1)))?.resource;
-        if (await isVisible(judge)) versions.push(v);
+        if (await isVisible(judge)) versions.push(ownLabelsOnly(v, auth));
       }
       return { versions, total: versions.length + request.offset };
     },
   };
+}
+
+/**
+ * A referrer sees only its own access labels: the others name who else shares a resource (the
+ * other referrer of a shared patient), which is the other's data.
+ */
+function ownLabels(resource: Resource, auth: AuthContext): Resource {
+  const labels = accessLabels(resource);
+  const own = labels.filter((l) => auth.actsFor.includes(l));
+  return own.length === labels.length ? resource : withLabels(resource, own);
+}
+
+function ownLabelsOnly(v: StoredVersion, auth: AuthContext): StoredVersion {
+  return v.resource ? { ...v, resource: ownLabels(v.resource, auth) } : v;
+}
+
+/** `_security` could ask whom else a resource is shared with: a referrer may name only its own labels. */
+function assertNoLabelProbe(query: SearchQuery, auth: AuthContext): void {
+  const probes = query.filters.some((f) => {
+    if (!('code' in f) || f.code !== '_security') return false;
+    if (f.kind !== 'token') return true;
+    return f.values.some(
+      (v) =>
+        (v.system === undefined || v.system === ACCESS_LABEL_SYSTEM) &&
+        (v.value === undefined ||
+          (/^(Practitioner|PractitionerRole|Organization)\//.test(v.value) &&
+            !auth.actsFor.includes(v.value)) ||
+          (f.not && v.system === ACCESS_LABEL_SYSTEM)),
+    );
+  });
+  if (probes) {
+    throw fhirError(
+      'invalid-search-parameter',
+      '_security may name only the access labels of the client itself',
+      '_security',
+    );
+  }
 }
 
 function scopedTransaction(
@@ -188,13 +227,15 @@ function scopedTransaction(
       if (request.deleted || !request.resource) {
         return tx.write(request);
       }
-      const labels = await labelsFor(tx, request.resource, current?.resource, auth);
+      // A referrer inherits labels only from what it can see (not from the other's referral).
+      const labels = await labelsFor(restricted ? reader : tx, request.resource, current?.resource, auth);
       const resource = withLabels(request.resource, labels);
       const index =
         labels.length === 0 && accessLabels(request.resource).length === 0
           ? request.index
           : extractIndexRows(resource);
-      return tx.write({ ...request, resource, index });
+      const written = await tx.write({ ...request, resource, index });
+      return restricted ? ownLabelsOnly(written, restricted) : written;
     },
   };
 }
@@ -244,7 +285,7 @@ async function assertMayWrite(
 
 /** Who may see a version: what it had, whom it is from or to, and the writer it was created by. */
 async function labelsFor(
-  tx: StoreTransaction,
+  tx: Pick<StoreReader, 'read'>,
   resource: Resource,
   previous: Resource | undefined,
   auth: AuthContext | undefined,
@@ -254,6 +295,8 @@ async function labelsFor(
   const add = (reference: string | undefined): void => {
     if (reference && /^(Practitioner|PractitionerRole|Organization)\//.test(reference)) labels.add(reference);
   };
+  // A Practitioner, PractitionerRole or Organization is visible to whoever acts for it.
+  if (resource.id) add(`${resource.resourceType}/${resource.id}`);
   const r = resource as Resource & Record<string, unknown>;
   switch (resource.resourceType) {
     case 'ServiceRequest':
@@ -284,5 +327,7 @@ function withLabels(resource: Resource, labels: string[]): Resource {
   const meta = (resource as Labelled).meta ?? {};
   const others = (meta.security ?? []).filter((c) => c.system !== ACCESS_LABEL_SYSTEM);
   const security = [...others, ...labels.map((code) => ({ system: ACCESS_LABEL_SYSTEM, code }))];
-  return { ...resource, meta: { ...meta, ...(security.length ? { security } : {}) } } as Resource;
+  // Without labels, no stale ones: `meta.security` goes unless other labels remain.
+  const { security: _previous, ...rest } = meta;
+  return { ...resource, meta: { ...rest, ...(security.length ? { security } : {}) } } as Resource;
 }

@@ -146,7 +146,7 @@ export class TokenService {
     const { payload } = await jwtVerify(
       token,
       async (header) => {
-        const key = this.options.keys.find(header.kid);
+        const key = await this.options.keys.resolve(header.kid);
         if (!key) throw new Error('unknown key');
         return key.publicKey;
       },
