@@ -3,7 +3,7 @@
  * and prints the entry to add to the CLIENTS_FILE array.
  *
  *   npm run client:new -- --id acme-ehr --role referrer --acts-for Organization/acme,Practitioner/dr-jones \
- *     --scope "system/ServiceRequest.cru system/Communication.rs system/Task.rs system/Subscription.cruds" [--out ./keys]
+ *     [--scope "system/*.crus"] [--out ./keys]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -70,6 +70,8 @@ export function createApp(deps: AppDeps): Express {
 
   const security = deps.security;
   if (security) {
+    // The token endpoint is limited per address: it is reachable without a token.
+    app.use('/auth/token', rateLimit(security.rateLimitPerMinute));
     app.use(
       authRoutes({
         tokens: security.tokens,
@@ -103,7 +105,9 @@ export function createApp(deps: AppDeps): Express {
         name: 'pt-referral-fhir',
         version: deps.version,
         startedAt: new Date().toISOString(),
-        authentication: security ? { publicOrigin: security.publicOrigin } : undefined,
+        authentication: security
+          ? { publicOrigin: security.publicOrigin, scopes: SCOPES_SUPPORTED }
+          : undefined,
       },
     }),
   );

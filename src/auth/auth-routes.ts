@@ -34,8 +34,7 @@ export function authRoutes(deps: AuthRouteDeps): Router {
     try {
       const form =
         typeof req.body === 'object' && req.body !== null ? (req.body as Record<string, string>) : {};
-      const tokenUrl = `${origin(req)}/auth/token`;
-      res.json(await deps.tokens.exchange(form, [tokenUrl]));
+      res.json(await deps.tokens.exchange(form, assertionAudiences(req, deps.publicOrigin)));
     } catch (err) {
       if (err instanceof OAuthError) {
         res.status(err.status).json({ error: err.error, error_description: err.description });
@@ -47,4 +46,24 @@ export function authRoutes(deps: AuthRouteDeps): Router {
     }
   });
   return router;
+}
+
+/**
+ * The token URLs a client assertion may name as its audience. With a configured public origin,
+ * that one only. Without one (local development), the service's own loopback addresses — never
+ * whatever the Host header says, or an assertion made for another server could be replayed here.
+ */
+export function assertionAudiences(req: express.Request, publicOrigin: string | undefined): string[] {
+  if (publicOrigin) return [`${publicOrigin}/auth/token`];
+  const port = req.socket.localPort;
+  const audiences = [
+    `http://localhost:${port}/auth/token`,
+    `http://127.0.0.1:${port}/auth/token`,
+    `http://[::1]:${port}/auth/token`,
+  ];
+  const host = req.get('host') ?? '';
+  const hostname = host.replace(/:\d+$/, '');
+  if (['localhost', '127.0.0.1', '[::1]'].includes(hostname))
+    audiences.push(`${req.protocol}://${host}/auth/token`);
+  return audiences;
 }

@@ -42,7 +42,16 @@ export function scopedStore(store: FhirStore, auth: AuthContext | undefined): Fh
     search: (query) => reader.search(query),
     readReferences: (refs) => reader.readReferences(refs),
     history: (request) => reader.history(request),
-    transaction: (work) => store.transaction((tx) => work(scopedTransaction(tx, auth, restricted))),
+    transaction: (work) =>
+      store.transaction((tx) => {
+        // The server's own work inside a client's request (an episode, a Task, a progress update
+        // composed from what the practice recorded) needs every resource, still labelled.
+        const system = scopedTransaction(tx, undefined, undefined);
+        const view = restricted
+          ? scopedTransaction(tx, auth, restricted)
+          : scopedTransaction(tx, auth, undefined);
+        return work(Object.assign(view, { system }));
+      }),
   };
 }
 

@@ -127,6 +127,12 @@ function parseInteger(value: string, name: string, min: number, max: number): nu
 function parseAuth(env: NodeJS.ProcessEnv): boolean {
   const value = env.AUTH ?? 'on';
   if (value !== 'on' && value !== 'off') throw new ConfigError('AUTH must be on or off');
+  if (value === 'on' && env.NODE_ENV === 'production' && !env.BASE_URL) {
+    // The token URL is the audience clients sign for; in production it must not follow Host headers.
+    throw new ConfigError(
+      'BASE_URL is required when NODE_ENV=production (it fixes the token URL clients sign for)',
+    );
+  }
   if (value === 'off' && env.NODE_ENV === 'production') {
     throw new ConfigError('AUTH=off is refused when NODE_ENV=production: the service holds patient data');
   }

@@ -69,7 +69,7 @@ async function referrerWants(
 ): Promise<boolean> {
   const [type, id] = referral.requester?.reference?.split('/') ?? [];
   if (!type || !id) return true;
-  const requester = (await ctx.tx.read(type, id))?.resource as
+  const requester = (await ctx.system.read(type, id))?.resource as
     (Resource & { extension?: { url: string; valueCode?: string }[] }) | undefined;
   const wanted = requester?.extension
     ?.filter((e) => e.url === REFERRER_EVENTS_EXTENSION)
@@ -84,7 +84,7 @@ export async function loadSnapshot(
   const read = async <T extends Resource>(reference: string | undefined): Promise<T | undefined> => {
     const [type, id] = reference?.split('/') ?? [];
     if (!type || !id) return undefined;
-    const v = await ctx.tx.read(type, id);
+    const v = await ctx.system.read(type, id);
     return v && !v.deleted ? (v.resource as T) : undefined;
   };
   const referral = await read<ServiceRequest>(`ServiceRequest/${referralId}`);

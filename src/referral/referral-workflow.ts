@@ -316,7 +316,7 @@ async function followTask(
     !previous
   ) {
     const target = task.focus?.reference?.split('/')[1] as string;
-    const referralTask = (await ctx.tx.read('Task', target))?.resource as Task;
+    const referralTask = (await ctx.system.read('Task', target))?.resource as Task;
     await moveReferralTask(ctx, referralTask, 'cancelled', 'cancelled', task.reasonCode);
     tell(ctx, referralTask.focus?.reference as string, {
       code: 'cancellation',
@@ -377,7 +377,7 @@ function tell(ctx: WriteContext, referral: string, event: Notice['event']): void
 /** The ServiceRequest follows a finished Task: completed on discharge, revoked on cancel. */
 async function settleReferral(ctx: WriteContext, task: Task): Promise<void> {
   const id = task.focus?.reference?.split('/')[1] as string;
-  const referral = (await ctx.tx.read('ServiceRequest', id))?.resource as ServiceRequest | undefined;
+  const referral = (await ctx.system.read('ServiceRequest', id))?.resource as ServiceRequest | undefined;
   const status = task.status === 'completed' ? 'completed' : 'revoked';
   if (referral && referral.status === 'active') {
     await storeResource(ctx, { ...referral, status });

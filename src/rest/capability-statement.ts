@@ -14,7 +14,7 @@ export interface ServerInfo {
   baseUrl: string;
   startedAt: string;
   /** Present when SMART Backend Services authentication is on. */
-  authentication?: { publicOrigin?: string };
+  authentication?: { publicOrigin?: string; scopes?: string[] };
 }
 
 let resources: CapabilityStatementRestResource[] | undefined;
@@ -146,7 +146,8 @@ function smartSecurity(info: ServerInfo): NonNullable<CapabilityStatement['rest'
       },
     ],
     description:
-      'SMART Backend Services: client_credentials with a private_key_jwt client assertion (RS384 or ES384); see /.well-known/smart-configuration.',
+      'SMART Backend Services: client_credentials with a private_key_jwt client assertion (RS384 or ES384); ' +
+      `scopes supported: ${(info.authentication?.scopes ?? []).join(' ')}; see /.well-known/smart-configuration.`,
     extension: [
       {
         url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',

@@ -6,7 +6,7 @@ import { newId } from './resource-identity.js';
 import type { WriteContext } from './write-context.js';
 
 /**
- * Writes that a hook makes on the server's own behalf (an EpisodeOfCare for a new referral, a Task
+ * Writes (and reads) that a hook makes on the server's own behalf, through the unrestricted view (an EpisodeOfCare for a new referral, a Task
  * status change). They are validated like any write but do not run the hooks again.
  */
 export async function storeResource<T extends Resource>(
@@ -15,7 +15,7 @@ export async function storeResource<T extends Resource>(
 ): Promise<StoredVersion> {
   const id = resource.id ?? newId();
   const prepared = prepareResource(ctx.services.validator, resource, resource.resourceType, id);
-  return ctx.tx.write({
+  return ctx.system.write({
     resourceType: resource.resourceType,
     id,
     resource: prepared.resource,
@@ -31,6 +31,6 @@ export async function findAll<T extends Resource>(
   max = 100,
 ): Promise<T[]> {
   const parsed = parseSearch(resourceType, [...new URLSearchParams(criteria)], { strict: true });
-  const result = await ctx.tx.search({ ...parsed.query, count: max, offset: 0, total: false });
+  const result = await ctx.system.search({ ...parsed.query, count: max, offset: 0, total: false });
   return result.resources as T[];
 }

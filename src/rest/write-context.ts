@@ -46,6 +46,11 @@ export interface WriteContext {
   services: RestServices;
   /** Who is writing (undefined when authentication is off). */
   auth?: AuthContext;
+  /**
+   * The same transaction without the client's access restrictions, for what the server does on
+   * its own behalf inside the request (writes are still labelled). Equal to `tx` without auth.
+   */
+  system: StoreTransaction;
   /** Scratch space for hooks, scoped to one transaction. */
   state: Map<string, unknown>;
 }
@@ -55,7 +60,8 @@ export function newWriteContext(
   services: RestServices,
   auth?: AuthContext,
 ): WriteContext {
-  return { tx, services, auth, state: new Map() };
+  const system = (tx as StoreTransaction & { system?: StoreTransaction }).system ?? tx;
+  return { tx, system, services, auth, state: new Map() };
 }
 
 /** Runs every hook's beforeCommit; hooks may write more, so this is the last step of a transaction. */

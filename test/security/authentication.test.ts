@@ -519,35 +519,28 @@ describe('discovery', () => {
     expect(security?.description).toContain('private_key_jwt');
   });
 
-  // Known gap: src/rest/capability-statement.ts advertises no scopes in rest.security (only the
-  // discovery document does). This test documents it and starts failing once scopes are added.
-  it.fails('KNOWN GAP: the CapabilityStatement rest.security lists the supported scopes', async () => {
+  it('the CapabilityStatement rest.security lists the supported scopes', async () => {
     const res = await t.fhir('GET', '/fhir/metadata');
     expect(JSON.stringify((res.body as CapabilityStatement).rest?.[0]?.security)).toContain('system/*.rs');
   });
 
-  // Known gap (src/main.ts, src/auth/auth-routes.ts): without BASE_URL the token URL — the
-  // audience a client assertion must name — is taken from the request's Host header, so an
-  // assertion a client signed for another (plain http) server is accepted by sending that
-  // server's Host. Starts failing once the audience no longer follows the Host header.
-  it.fails(
-    'KNOWN GAP: without BASE_URL an assertion for another server is refused whatever the Host',
-    async () => {
-      const derived = await startSecureApp({ publicOrigin: null });
-      try {
-        const { key, jwk } = await privateKeyOf(derived, 'practice');
-        const claims = assertionClaims(derived, 'practice', { aud: 'http://other-fhir.example/auth/token' });
-        const assertion = await signed(key, { alg: 'ES384', kid: jwk.kid }, claims);
-        const res = await derived.fhir('POST', '/auth/token', {
-          body: new URLSearchParams(form(assertion)).toString(),
-          headers: { host: 'other-fhir.example', 'content-type': 'application/x-www-form-urlencoded' },
-        });
-        expect(res.status).toBe(401);
-      } finally {
-        await derived.close();
-      }
-    },
-  );
+  // Without BASE_URL the assertion audience is the service's own loopback token URL, never one
+  // named by the Host header (src/auth/auth-routes.ts assertionAudiences).
+  it('without BASE_URL an assertion for another server is refused whatever the Host', async () => {
+    const derived = await startSecureApp({ publicOrigin: null });
+    try {
+      const { key, jwk } = await privateKeyOf(derived, 'practice');
+      const claims = assertionClaims(derived, 'practice', { aud: 'http://other-fhir.example/auth/token' });
+      const assertion = await signed(key, { alg: 'ES384', kid: jwk.kid }, claims);
+      const res = await derived.fhir('POST', '/auth/token', {
+        body: new URLSearchParams(form(assertion)).toString(),
+        headers: { host: 'other-fhir.example', 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      expect(res.status).toBe(401);
+    } finally {
+      await derived.close();
+    }
+  });
 
   it('without a configured public origin the token URL is the request origin', async () => {
     const derived = await startSecureApp({ publicOrigin: null });
@@ -693,7 +686,11 @@ describe('hygiene', () => {
   it('AUTH=off is refused under NODE_ENV=production (ConfigError); on is the default', () => {
     expect(() => loadConfig({ AUTH: 'off', NODE_ENV: 'production' })).toThrow(ConfigError);
     expect(() => loadConfig({ AUTH: 'off', NODE_ENV: 'production' })).toThrow(/AUTH=off/);
-    expect(loadConfig({ NODE_ENV: 'production' }).auth.enabled).toBe(true);
+    expect(
+      loadConfig({ NODE_ENV: 'production', BASE_URL: 'https://fhir.example.org/fhir' }).auth.enabled,
+    ).toBe(true);
+    // In production the token URL (the assertion audience) must be configured, not taken from Host.
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/BASE_URL is required/);
     expect(loadConfig({}).auth.enabled).toBe(true);
     expect(loadConfig({ AUTH: 'off', NODE_ENV: 'development' }).auth.enabled).toBe(false);
     expect(() => loadConfig({ AUTH: 'maybe' })).toThrow(ConfigError);

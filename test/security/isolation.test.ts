@@ -590,36 +590,31 @@ describe('referral intake by a referrer client', () => {
   });
   afterAll(() => fresh.close());
 
-  // Known bug (not in src/auth): the acknowledgement Communication is composed inside the
-  // referrer's request, through its scoped view, which cannot see the practice Organization the
-  // snapshot needs (src/referral/progress-recorder.ts loadSnapshot), so no 'referral-received'
-  // Communication is written for referrals sent by referrer clients. Starts failing once fixed.
-  it.fails(
-    'KNOWN BUG: a referral sent by a referrer client is acknowledged (referral-received)',
-    async () => {
-      const admin = await fresh.token('admin');
-      await created(
-        fresh,
-        admin,
-        { resourceType: 'Practitioner', id: 'dr-a' } as Resource,
-        '/fhir/Practitioner/dr-a',
-        'PUT',
-      );
-      const a = await fresh.token('referrer-a');
-      const p = await created(fresh, a, patient());
-      const referral = await created(
-        fresh,
-        a,
-        referralServiceRequest({ subject: `Patient/${p.id}`, requester: 'Practitioner/dr-a' }),
-      );
-      const acks = await fresh.fhir(
-        'GET',
-        `/fhir/Communication?based-on=ServiceRequest/${referral.id}&category=referral-received`,
-        {
-          token: admin,
-        },
-      );
-      expect(acks.body.total).toBe(1);
-    },
-  );
+  // The acknowledgement is composed through the server's own view (WriteContext.system), which
+  // sees the practice Organization that the referrer's view does not.
+  it('a referral sent by a referrer client is acknowledged (referral-received)', async () => {
+    const admin = await fresh.token('admin');
+    await created(
+      fresh,
+      admin,
+      { resourceType: 'Practitioner', id: 'dr-a' } as Resource,
+      '/fhir/Practitioner/dr-a',
+      'PUT',
+    );
+    const a = await fresh.token('referrer-a');
+    const p = await created(fresh, a, patient());
+    const referral = await created(
+      fresh,
+      a,
+      referralServiceRequest({ subject: `Patient/${p.id}`, requester: 'Practitioner/dr-a' }),
+    );
+    const acks = await fresh.fhir(
+      'GET',
+      `/fhir/Communication?based-on=ServiceRequest/${referral.id}&category=referral-received`,
+      {
+        token: admin,
+      },
+    );
+    expect(acks.body.total).toBe(1);
+  });
 });

@@ -1,0 +1,242 @@
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import type { Organization, Reference } from '@medplum/fhirtypes';
+import { analyticsDefinitions } from '../analytics/definitions.js';
+import { DASHBOARD_CSS, DASHBOARD_JS } from '../analytics/dashboard/assets.js';
+import { dashboardModel, type DashboardModel } from '../analytics/dashboard/model.js';
+import { errorPage, renderDashboard } from '../analytics/dashboard/page.js';
+import { measureReportCsv, REFERRAL_HEADER, csvLine, referralCsvLine } from '../analytics/csv.js';
+import type { ReferralFact } from '../analytics/facts.js';
+import { loadAnalyticsDataset } from '../analytics/loader.js';
+import { parsePeriod, type Period } from '../analytics/period.js';
+import { AnalyticsService, subsetOf } from '../analytics/service.js';
+import { FhirError, fhirError } from '../fhir/errors.js';
+import type { StoreReader } from '../store/fhir-store.js';
+import { sendJson } from './send.js';
+
+/**
+ * Referral-programme analytics over HTTP:
+ * - GET /fhir/Measure/[id]/$evaluate-measure?periodStart=&periodEnd=[&subject=|practitioner=]
+ *   → a summary MeasureReport;
+ * - GET /fhir/Measure/[id], GET /fhir/Questionnaire/pt-referrer-feedback → the published
+ *   definitions (profiles/);
+ * - GET /analytics/measures/[id].csv?periodStart=&periodEnd=[&subject=] → the same MeasureReport
+ *   as CSV (one row per group and stratum);
+ * - GET /analytics/export.csv?periodStart=&periodEnd=&source= → one row per referral, streamed,
+ *   with X-Total-Rows first so the page can show progress;
+ * - GET /dashboard?periodStart=&periodEnd=&source= → the staff dashboard (HTML + SVG), with its
+ *   stylesheet and script under /dashboard/assets/.
+ *
+ * Mounted at the root after the `/fhir` middleware (app.ts), so `$evaluate-measure` gets the FHIR
+ * endpoint's token, scope and audit checks and is answered here before the generic operation
+ * route. The dashboard and the CSV exports are outside /fhir: `authorize` (an Express handler)
+ * guards them, and the dashboard takes its figures only through `dashboardData` — the seams for
+ * staff sign-in, which does not exist yet (a later issue).
+ */
+export interface AnalyticsRouteDeps {
+  store: StoreReader;
+  practice?: Reference<Organization>;
+  now?: () => string;
+  /** Shared with tests and other routes; built from `store` when absent. */
+  service?: AnalyticsService;
+  /** Guards the dashboard and the exports (calls next(err) to refuse). Default: allow. */
+  authorize?: RequestHandler;
+  /** The dashboard's one data source. Default: the service's cached dataset, filtered by source. */
+  dashboardData?: DashboardData;
+  practiceName?: string;
+}
+
+export type DashboardData = (
+  query: { period: Period; source?: string },
+  req: Request,
+) => Promise<DashboardModel>;
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'Content-Security-Policy':
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  // Figures about patients' care: never cached by a shared cache.
+  'Cache-Control': 'no-store',
+};
+
+export function analyticsRoutes(deps: AnalyticsRouteDeps): Router {
+  const service =
+    deps.service ?? new AnalyticsService({ store: deps.store, now: deps.now, practice: deps.practice });
+  const dashboardData: DashboardData =
+    deps.dashboardData ??
+    (async ({ period, source }) => dashboardModel(await service.dataset(period), period, source));
+  const router = Router({ strict: false });
+  const query = (req: Request): URLSearchParams => new URLSearchParams(req.originalUrl.split('?')[1] ?? '');
+  const basePath = (req: Request): string => req.baseUrl;
+  const evaluate = async (req: Request, id: string) => {
+    const params = query(req);
+    const reportType = params.get('reportType');
+    if (reportType && reportType !== 'summary' && reportType !== 'population') {
+      throw fhirError(
+        'invalid-search-parameter',
+        `reportType '${reportType.slice(0, 20)}' is not supported; use summary`,
+      );
+    }
+    const period = parsePeriod(params.get('periodStart') ?? undefined, params.get('periodEnd') ?? undefined);
+    const subject = params.get('subject') ?? params.get('practitioner') ?? undefined;
+    const source = subject ? await service.sourceOf(subject) : undefined;
+    return service.report(id, period, source);
+  };
+
+  router.get('/fhir/Measure/:id/:operation', async (req, res, next) => {
+    if (req.params.operation !== '$evaluate-measure') return next();
+    sendJson(res, 200, await evaluate(req, String(req.params.id)));
+  });
+
+  if (deps.authorize) {
+    router.use('/dashboard', deps.authorize);
+    router.use('/analytics', deps.authorize);
+  }
+
+  router.get('/analytics/measures/:file', async (req, res, next) => {
+    const id = /^([a-z0-9-]{1,64})\.csv$/.exec(String(req.params.file))?.[1];
+    if (!id) return next();
+    const report = await evaluate(req, id);
+    res.status(200).set(SECURITY_HEADERS).type('text/csv; charset=utf-8');
+    res.setHeader('Content-Disposition', `attachment; filename="${id}.csv"`);
+    res.send(measureReportCsv(report));
+  });
+
+  router.get('/fhir/Measure/:id', (req, res, next) => {
+    const measure = analyticsDefinitions().measures.get(String(req.params.id));
+    if (!measure) return next();
+    sendJson(res, 200, measure);
+  });
+
+  router.get('/fhir/Questionnaire/:id', (req, res, next) => {
+    const questionnaire = analyticsDefinitions().questionnaires.get(String(req.params.id));
+    if (!questionnaire) return next();
+    sendJson(res, 200, questionnaire);
+  });
+
+  router.get('/dashboard/assets/dashboard.css', (_req, res) => {
+    res
+      .set(SECURITY_HEADERS)
+      .set('Cache-Control', 'public, max-age=300')
+      .type('text/css')
+      .send(DASHBOARD_CSS);
+  });
+  router.get('/dashboard/assets/dashboard.js', (_req, res) => {
+    res
+      .set(SECURITY_HEADERS)
+      .set('Cache-Control', 'public, max-age=300')
+      .type('text/javascript')
+      .send(DASHBOARD_JS);
+  });
+
+  router.get('/dashboard', async (req, res) => {
+    const started = performance.now();
+    try {
+      const params = query(req);
+      const period = dashboardPeriod(params, service.now());
+      const source = params.get('source') || undefined;
+      const model = await dashboardData({ period, ...(source ? { source } : {}) }, req);
+      const html = renderDashboard(model, {
+        basePath: basePath(req),
+        elapsedMs: performance.now() - started,
+        ...(deps.practiceName ? { practiceName: deps.practiceName } : {}),
+      });
+      res.status(200).set(SECURITY_HEADERS).type('text/html; charset=utf-8').send(html);
+    } catch (err) {
+      const status = err instanceof FhirError ? err.status : 500;
+      const message =
+        err instanceof FhirError
+          ? err.message
+          : 'The dashboard could not be computed; the error has been logged.';
+      if (status >= 500) throw err;
+      res
+        .status(status)
+        .set(SECURITY_HEADERS)
+        .type('text/html; charset=utf-8')
+        .send(errorPage(status, message, basePath(req)));
+    }
+  });
+
+  router.get('/analytics/export.csv', async (req, res) => {
+    const params = query(req);
+    const period = dashboardPeriod(params, service.now());
+    const source = params.get('source') || undefined;
+    await exportReferrals(req, res, service, period, source);
+  });
+
+  return router;
+}
+
+/** The dashboard's period: as given, or the twelve months up to today. */
+function dashboardPeriod(params: URLSearchParams, now: string): Period {
+  const start = params.get('periodStart') || undefined;
+  const end = params.get('periodEnd') || undefined;
+  if (start || end) return parsePeriod(start, end);
+  const today = now.slice(0, 10);
+  const d = new Date(`${today}T00:00:00Z`);
+  const from = new Date(Date.UTC(d.getUTCFullYear() - 1, d.getUTCMonth(), d.getUTCDate() + 1));
+  return parsePeriod(from.toISOString().slice(0, 10), today);
+}
+
+/**
+ * One CSV row per referral of the period (and source). From the cache when the period is loaded;
+ * otherwise rows are written as each batch of referrals is computed, after an X-Total-Rows header
+ * (when known) so the page can show how far along the export is.
+ */
+async function exportReferrals(
+  req: Request,
+  res: Response,
+  service: AnalyticsService,
+  period: Period,
+  source: string | undefined,
+): Promise<void> {
+  const keep = (f: ReferralFact): boolean =>
+    !source || f.referrer.key === source || f.referrer.organization?.key === source;
+  const start = (total: number | undefined): void => {
+    res.status(200).set(SECURITY_HEADERS);
+    res.type('text/csv; charset=utf-8');
+    res.setHeader(
+      'Content-Disposition',
+      `attachment; filename="referrals-${period.start.slice(0, 10)}-${period.end.slice(0, 10)}.csv"`,
+    );
+    if (total !== undefined) res.setHeader('X-Total-Rows', String(total));
+    res.flushHeaders();
+    res.write(csvLine(REFERRAL_HEADER));
+  };
+  const write = async (facts: ReferralFact[]): Promise<void> => {
+    for (let i = 0; i < facts.length; i += 500) {
+      const chunk = facts
+        .slice(i, i + 500)
+        .filter(keep)
+        .map(referralCsvLine)
+        .join('');
+      if (chunk && !res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
+    }
+  };
+  try {
+    const cached = service.cached(period);
+    if (cached) {
+      const rows = subsetOf(cached, source).facts;
+      start(rows.length);
+      await write(rows);
+    } else {
+      let started = false;
+      const dataset = await loadAnalyticsDataset(service.store, {
+        period,
+        onBatch: async (facts, progress) => {
+          if (!started) {
+            start(source ? undefined : progress.total);
+            started = true;
+          }
+          await write(facts);
+        },
+      });
+      if (!started) start(0);
+      service.prime(period, dataset);
+    }
+    res.end();
+  } catch (err) {
+    if (!res.headersSent) throw err;
+    req.socket.destroy();
+  }
+}
