@@ -155,7 +155,12 @@ function pending(ctx: WriteContext): StoredVersion[] {
 
 /** A referral must meet the referral profile, whether or not it claims it, and arrive active. */
 async function checkNewReferral(ctx: WriteContext, referral: ServiceRequest): Promise<undefined> {
-  const result = ctx.services.validator.validate(referral, { profiles: [PROFILES.referralServiceRequest] });
+  // The write path has just validated it against base R4 (and its claimed profiles); only the
+  // referral profile remains, whether or not the referral claims it.
+  const result = ctx.services.validator.validate(referral, {
+    profiles: [PROFILES.referralServiceRequest],
+    profilesOnly: true,
+  });
   if (result.failure) {
     throw toFhirError(result, result.failure);
   }

@@ -16,6 +16,11 @@ import { Terminology } from './terminology.js';
 export interface ValidationOptions {
   /** Profiles to validate against besides those the resource claims in meta.profile. */
   profiles?: string[];
+  /**
+   * Check only the profiles: the caller validated the same resource against base R4 already
+   * (a hook adding a profile to a resource the write path has just validated).
+   */
+  profilesOnly?: boolean;
 }
 
 export interface ValidationResult {
@@ -43,10 +48,12 @@ export class ResourceValidator {
   }
 
   validate(resource: Resource, options: ValidationOptions = {}): ValidationResult {
-    const base = validateBaseR4(resource, this.terminology).map((issue) =>
-      stamp(issue, issue.kind === 'narrative' ? 'unsafe-narrative' : 'invalid-resource'),
-    );
-    if (resource.resourceType === 'Bundle') {
+    const base = options.profilesOnly
+      ? []
+      : validateBaseR4(resource, this.terminology).map((issue) =>
+          stamp(issue, issue.kind === 'narrative' ? 'unsafe-narrative' : 'invalid-resource'),
+        );
+    if (resource.resourceType === 'Bundle' && !options.profilesOnly) {
       base.push(...checkBundleRules(resource as Bundle).map((issue) => stamp(issue, 'invalid-bundle')));
     }
     const profileIssues: OperationOutcomeIssue[] = [];
