@@ -34,6 +34,9 @@ export function startService(databaseUrl: string): Promise<Server> {
   return startProcess('service', [join(ROOT, 'dist', 'main.js')], {
     DATABASE_URL: databaseUrl,
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+    // These benchmarks measure the FHIR server; authentication has its own (npm run bench:auth).
+    AUTH: 'off',
+    DELIVERY_WORKER: 'off',
   });
 }
 
