@@ -53,7 +53,7 @@ export async function recordProgress(
     id: newId(),
     now: ctx.services.now(),
   });
-  const written = await storeResource(ctx, communication);
+  const written = await storeResource(ctx, communication, { built: true });
   await announceToSubscribers(ctx, written);
   return written.resource as Communication;
 }

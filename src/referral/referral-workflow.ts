@@ -208,8 +208,8 @@ async function completeIntake(
     (referral.performer?.find((p) => p.reference?.startsWith('Organization/')) as
       Reference<Organization> | undefined) ?? defaultPractice;
   const context = { serviceRequestId: written.id, practice, now: ctx.services.now() };
-  await storeResource(ctx, stripUndefined(toEpisodeOfCare(referral, context)));
-  const task = await storeResource(ctx, stripUndefined(toReferralTask(referral, context)));
+  await storeResource(ctx, stripUndefined(toEpisodeOfCare(referral, context)), { built: true });
+  const task = await storeResource(ctx, stripUndefined(toReferralTask(referral, context)), { built: true });
   tell(ctx, `ServiceRequest/${written.id}`, {
     code: 'referral-received',
     source: { reference: `Task/${task.id}` },

@@ -1,7 +1,7 @@
 import type { Bundle, EpisodeOfCare, ServiceRequest, Task } from '@medplum/fhirtypes';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FHIR_JSON, startTestApp, type TestApp } from '../support/test-app.js';
+import { FHIR_JSON, sharedValidator, startTestApp, type TestApp } from '../support/test-app.js';
 import {
   invalidExpectations,
   readFixture,
@@ -115,6 +115,16 @@ describe.each<Channel>(['transaction', 'single ServiceRequest', 'message'])(
           owner: { reference: episode.managingOrganization?.reference },
           businessStatus: { coding: [{ code: 'awaiting-triage' }] },
         });
+        // The service writes these without validating each one again (storeResource built): prove
+        // here that what its mappers build is valid R4 and meets the profiles they claim.
+        for (const resource of [episode, tasks.resources[0] as Task]) {
+          const result = sharedValidator().validate(resource);
+          expect(
+            result.issues.filter((i) => i.severity === 'error'),
+            resource.resourceType,
+          ).toEqual([]);
+          expect(resource.meta?.profile?.length).toBe(1);
+        }
         // The episode is the one the referral's performer names, or the service's practice.
         const performer = referral.performer?.find((p) =>
           p.reference?.startsWith('Organization/'),
