@@ -1,4 +1,5 @@
 import type {
+  CodeableConcept,
   Measure,
   MeasureGroupPopulation,
   MeasureReport,
@@ -11,6 +12,7 @@ import { groupCode } from './definitions.js';
 import type { FeedbackFact } from './feedback.js';
 import type { ReferralFact } from './facts.js';
 import { GROUPS, STRATIFIERS } from './measures/index.js';
+import type { Stratifier } from './measures/stratifiers.js';
 import type { AnalyticsSubset, GroupResult, MeasureContext, PopulationCode } from './measures/types.js';
 import type { Period } from './period.js';
 
@@ -34,6 +36,16 @@ export function evaluateMeasure(
   context: MeasureContext,
   options: ReportOptions,
 ): MeasureReport {
+  // Groups of one Measure often share a stratifier: split the subset once per stratifier.
+  const partitions = new Map<string, Strata>();
+  const strataOf = (code: string, by: Stratifier): Strata => {
+    let strata = partitions.get(code);
+    if (!strata) {
+      strata = stratify(subset, by);
+      partitions.set(code, strata);
+    }
+    return strata;
+  };
   return {
     resourceType: 'MeasureReport',
     status: 'complete',
@@ -55,11 +67,12 @@ export function evaluateMeasure(
         ...(group.stratifier?.length
           ? {
               stratifier: group.stratifier.map((stratifier) => {
-                const by = STRATIFIERS[groupCode(stratifier) as string];
-                if (!by) throw new Error(`No stratifier ${groupCode(stratifier)}`);
+                const code = groupCode(stratifier) as string;
+                const by = STRATIFIERS[code];
+                if (!by) throw new Error(`No stratifier ${code}`);
                 return {
                   code: [stratifier.code as NonNullable<typeof stratifier.code>],
-                  stratum: stratify(subset, by).map(({ value, subset: part }) => ({
+                  stratum: strataOf(code, by).map(({ value, subset: part }) => ({
                     value,
                     ...populationsOf(group.population, compute(part, context)),
                   })),
@@ -95,37 +108,37 @@ function populationsOf(
   };
 }
 
-function stratify(
-  subset: AnalyticsSubset,
-  stratifier: (typeof STRATIFIERS)[string],
-): { value: NonNullable<ReturnType<typeof stratifier.ofReferral>['value']>; subset: AnalyticsSubset }[] {
+type Strata = { value: CodeableConcept; subset: AnalyticsSubset }[];
+
+/**
+ * The subset split by the stratifier, strata in key order. Each stratum's value is built once,
+ * from its first member; the key alone decides membership.
+ */
+function stratify(subset: AnalyticsSubset, stratifier: Stratifier): Strata {
   const strata = new Map<
     string,
-    {
-      value: ReturnType<typeof stratifier.ofReferral>['value'];
-      facts: ReferralFact[];
-      feedback: FeedbackFact[];
-    }
+    { first: () => CodeableConcept; facts: ReferralFact[]; feedback: FeedbackFact[] }
   >();
-  const slot = (key: string, value: ReturnType<typeof stratifier.ofReferral>['value']) => {
+  const slot = (key: string, first: () => CodeableConcept) => {
     let s = strata.get(key);
     if (!s) {
-      s = { value, facts: [], feedback: [] };
+      s = { first, facts: [], feedback: [] };
       strata.set(key, s);
     }
     return s;
   };
   for (const fact of subset.facts) {
-    const { key, value } = stratifier.ofReferral(fact);
-    slot(key, value).facts.push(fact);
+    const key = stratifier.keyOfReferral?.(fact) ?? stratifier.ofReferral(fact).key;
+    slot(key, () => stratifier.ofReferral(fact).value).facts.push(fact);
   }
-  if (stratifier.ofFeedback) {
+  const ofFeedback = stratifier.ofFeedback;
+  if (ofFeedback) {
     for (const fact of subset.feedback) {
-      const { key, value } = stratifier.ofFeedback(fact);
-      slot(key, value).feedback.push(fact);
+      const key = stratifier.keyOfFeedback?.(fact) ?? ofFeedback(fact).key;
+      slot(key, () => ofFeedback(fact).value).feedback.push(fact);
     }
   }
   return [...strata.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([, s]) => ({ value: s.value, subset: { facts: s.facts, feedback: s.feedback } }));
+    .map(([, s]) => ({ value: s.first(), subset: { facts: s.facts, feedback: s.feedback } }));
 }

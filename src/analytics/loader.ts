@@ -91,7 +91,8 @@ export async function loadAnalyticsDataset(
     }
   };
 
-  const total = await timed('count', () => countReferrals(store, period));
+  // The total is only for progress reports (the streaming export): not counted otherwise.
+  const total = options.onBatch ? await timed('count', () => countReferrals(store, period)) : 0;
   const history = await timed('taskHistory', () =>
     loadTaskHistory(store, period.startMs - HISTORY_MARGIN_MS),
   );
@@ -219,13 +220,15 @@ async function* referralWindows(
   while (windows.length > 0) {
     const w = windows.shift() as Window;
     const query = eqQuery('ServiceRequest', 'authored', w.value);
-    const result = await timed('referrals', () => store.search({ ...query, count: PAGE + 1 }));
-    if (result.resources.length > PAGE && w.value.length === 7) {
-      windows.unshift(...dayWindows(w.fromMs, w.toMs - 1));
-      continue;
+    if (w.value.length === 7) {
+      // A month too large for one page is read day by day; counting first avoids reading it twice.
+      const counted = await timed('referrals', () => store.search({ ...query, count: 0, total: true }));
+      if ((counted.total ?? 0) > PAGE) {
+        windows.unshift(...dayWindows(w.fromMs, w.toMs - 1));
+        continue;
+      }
     }
-    yield (result.resources as ServiceRequest[]).filter((r) => keep(w, r));
-    for (let offset = PAGE; result.resources.length > PAGE; offset += PAGE) {
+    for (let offset = 0; ; offset += PAGE) {
       const page = await timed('referrals', () => store.search({ ...query, count: PAGE + 1, offset }));
       yield (page.resources.slice(0, PAGE) as ServiceRequest[]).filter((r) => keep(w, r));
       if (page.resources.length <= PAGE) break;
@@ -298,9 +301,19 @@ function compactTask(task: Task, versionId: string, lastUpdated: string): Task {
 
 async function loadRelated(store: StoreReader, referrals: ServiceRequest[], history: TaskHistory) {
   const ids = referrals.map((r) => r.id as string);
-  const episodes = await searchByReference<EpisodeOfCare>(store, 'EpisodeOfCare', 'incoming-referral', ids);
-  const appointments = await searchByReference<Appointment>(store, 'Appointment', 'based-on', ids);
-  const basedOn = await searchByReference<Encounter>(store, 'Encounter', 'based-on', ids);
+  const patients = [
+    ...new Set(referrals.map((r) => idOf(r.subject, 'Patient')).filter((p): p is string => !!p)),
+  ];
+  // Independent searches together (a pooled dialect runs them in parallel). Outcome Observations
+  // and plans of care are read by patient (far fewer ids than visits); facts.ts keeps those linked
+  // to one of the referral's visits.
+  const [episodes, appointments, basedOn, observations, carePlans] = await Promise.all([
+    searchByReference<EpisodeOfCare>(store, 'EpisodeOfCare', 'incoming-referral', ids),
+    searchByReference<Appointment>(store, 'Appointment', 'based-on', ids),
+    searchByReference<Encounter>(store, 'Encounter', 'based-on', ids),
+    searchByReference<Observation>(store, 'Observation', 'subject', patients, [OUTCOME_CODES]),
+    searchByReference<CarePlan>(store, 'CarePlan', 'subject', patients),
+  ]);
   // Visits of the episode that do not name the referral (the others were just read).
   const episodeOnly = await searchByReference<Encounter>(
     store,
@@ -310,15 +323,6 @@ async function loadRelated(store: StoreReader, referrals: ServiceRequest[], hist
     [{ kind: 'missing', code: 'based-on', table: 'reference', missing: true }],
   );
   const encounters = [...new Map([...basedOn, ...episodeOnly].map((e) => [e.id, e])).values()];
-  // Outcome observations and plans of care by patient (far fewer ids than visits); facts.ts keeps
-  // those linked to one of the referral's visits.
-  const patients = [
-    ...new Set(referrals.map((r) => idOf(r.subject, 'Patient')).filter((p): p is string => !!p)),
-  ];
-  const observations = await searchByReference<Observation>(store, 'Observation', 'subject', patients, [
-    OUTCOME_CODES,
-  ]);
-  const carePlans = await searchByReference<CarePlan>(store, 'CarePlan', 'subject', patients);
   // The Tasks come from the history read once for the period; a referral whose Task history
   // predates it (received long before its authoredOn) has its current Task read here.
   const taskVersions: Task[] = [];

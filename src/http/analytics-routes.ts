@@ -85,6 +85,7 @@ export function analyticsRoutes(deps: AnalyticsRouteDeps): Router {
 
   router.get('/fhir/Measure/:id/:operation', async (req, res, next) => {
     if (req.params.operation !== '$evaluate-measure') return next();
+    practiceOnly(req);
     sendJson(res, 200, await evaluate(req, String(req.params.id)));
   });
 
@@ -92,6 +93,11 @@ export function analyticsRoutes(deps: AnalyticsRouteDeps): Router {
     router.use('/dashboard', deps.authorize);
     router.use('/analytics', deps.authorize);
   }
+  // The figures span every referrer and read the store unscoped: practice and admin clients only.
+  router.use(['/dashboard', '/analytics'], (req, _res, next) => {
+    practiceOnly(req);
+    next();
+  });
 
   router.get('/analytics/measures/:file', async (req, res, next) => {
     const id = /^([a-z0-9-]{1,64})\.csv$/.exec(String(req.params.file))?.[1];
@@ -165,6 +171,17 @@ export function analyticsRoutes(deps: AnalyticsRouteDeps): Router {
   });
 
   return router;
+}
+
+/**
+ * Analytics cover every referrer's referrals and read the store without the per-client scoping
+ * that isolates referrers: an authenticated client must be the practice's (or an admin).
+ */
+function practiceOnly(req: Request): void {
+  const role = req.auth?.role;
+  if (role !== undefined && role !== 'practice' && role !== 'admin') {
+    throw fhirError('forbidden', 'Referral-programme analytics are available to practice clients only');
+  }
 }
 
 /** The dashboard's period: as given, or the twelve months up to today. */

@@ -328,3 +328,21 @@ describe('search of an empty type', () => {
     expect(res.body.total).toBe(0);
   });
 });
+
+describe('long value lists', () => {
+  it('answers 400 (not 500) to a search parameter with more than 100 values', async () => {
+    const t = await startTestApp();
+    try {
+      const ids = Array.from({ length: 600 }, (_, i) => `Patient/p${i}`).join(',');
+      const res = await request(t.app).get(`/fhir/ServiceRequest?subject=${encodeURIComponent(ids)}`);
+      expect(res.status).toBe(400);
+      expect(res.body.issue[0].details.coding[0].code).toBe('invalid-search-parameter');
+      const ok = await request(t.app).get(
+        `/fhir/ServiceRequest?subject=${encodeURIComponent(ids.split(',').slice(0, 100).join(','))}`,
+      );
+      expect(ok.status).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});

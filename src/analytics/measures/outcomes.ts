@@ -6,7 +6,11 @@ import { MEAN_DIGITS, UCUM, type AnalyticsSubset, type GroupComputation } from '
 
 /** Every initial-evaluation → discharge change of the measure among the discharged referrals. */
 export function changesOf(subset: AnalyticsSubset, measure: OutcomeMeasure): OutcomeChange[] {
-  return subset.facts.flatMap((f) => f.outcomes.filter((o) => o.measure === measure.id));
+  const out: OutcomeChange[] = [];
+  for (const f of subset.facts) {
+    for (const o of f.outcomes) if (o.measure === measure.id) out.push(o);
+  }
+  return out;
 }
 
 /** Mean change (discharge − initial evaluation), in the measure's unit. */

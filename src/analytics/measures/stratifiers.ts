@@ -19,6 +19,9 @@ export interface Stratifier {
   ofReferral(fact: ReferralFact): Stratum;
   /** Undefined: feedback is not stratified this way (it is left out of the strata). */
   ofFeedback?(fact: FeedbackFact): Stratum;
+  /** The stratum key alone (cheap: no value built), when it can be had without ofReferral. */
+  keyOfReferral?(fact: ReferralFact): string;
+  keyOfFeedback?(fact: FeedbackFact): string;
 }
 
 const NONE: Stratum = { key: '~none', value: { text: '(none)' } };
@@ -48,6 +51,8 @@ export const STRATIFIERS: Record<string, Stratifier> = {
   'referring-source': {
     ofReferral: (f) => sourceStratum(f.referrer),
     ofFeedback: (f) => sourceStratum(f.referrer),
+    keyOfReferral: (f) => f.referrer.key,
+    keyOfFeedback: (f) => f.referrer.key,
   },
   'referring-organization': {
     ofReferral: (f) => (f.referrer.organization ? sourceStratum(f.referrer.organization) : NONE),

@@ -46,6 +46,8 @@ export interface ParseOptions {
   maxCount?: number;
 }
 
+/** At most this many comma-separated values in one search parameter. */
+const MAX_VALUES = 100;
 const PREFIXES: RangePrefix[] = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'];
 /** Result parameters that change only the shape of the answer and are safe to accept. */
 const IGNORED_RESULT_PARAMETERS = new Set(['_format', '_pretty']);
@@ -189,6 +191,14 @@ function parseFilter(
     return { kind: 'missing', code, table, missing: raw === 'true' };
   }
   const values = splitValues(raw);
+  if (values.length > MAX_VALUES) {
+    // Each value is a clause of the SQL; an unbounded list would overrun the database's limits.
+    throw issue(
+      'invalid-search-parameter',
+      `Search parameter '${where}' has more than ${MAX_VALUES} values`,
+      where,
+    );
+  }
   if (values.length === 0 || values.some((v) => v === '')) {
     throw issue('invalid-search-parameter', `Search parameter '${where}' has an empty value`, where);
   }
