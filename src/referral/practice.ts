@@ -19,8 +19,11 @@ export async function ensurePractice(
   settings: PracticeSettings,
 ): Promise<Reference<Organization>> {
   const reference = { reference: `Organization/${settings.organizationId}`, display: settings.name };
-  const current = await store.read('Organization', settings.organizationId);
-  if (!current || current.deleted) {
+  // Checked inside the write transaction, so instances starting together write it once.
+  await runWrite(store, services, async (ctx) => {
+    await ctx.tx.lock(`ensure-practice:${settings.organizationId}`);
+    const current = await ctx.tx.read('Organization', settings.organizationId);
+    if (current && !current.deleted) return;
     const organization: Organization = {
       resourceType: 'Organization',
       id: settings.organizationId,
@@ -38,9 +41,7 @@ export async function ensurePractice(
       ],
       name: settings.name,
     };
-    await runWrite(store, services, (ctx) =>
-      updateResource(ctx, 'Organization', settings.organizationId, organization),
-    );
-  }
+    await updateResource(ctx, 'Organization', settings.organizationId, organization);
+  });
   return reference;
 }
