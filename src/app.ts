@@ -14,11 +14,11 @@ import { readFhirBody } from './http/read-body.js';
 import { requestLog } from './http/request-log.js';
 import { sendJson } from './http/send.js';
 import type { Organization, Reference } from '@medplum/fhirtypes';
-import { NOTIFICATIONS_QUEUED, subscriptionHook } from './delivery/subscription-hook.js';
-import { referralWorkflow } from './referral/referral-workflow.js';
-import type { RestServices } from './rest/write-context.js';
+import { createServices } from './services.js';
 import type { FhirStore } from './store/fhir-store.js';
 import type { ResourceValidator } from './validation/resource-validator.js';
+
+export { createServices };
 
 export interface AppDeps {
   store: FhirStore;
@@ -120,30 +120,6 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(errorHandler(deps.logger));
   return app;
-}
-
-/** The FHIR server's collaborators: the validator and the referral workflow's hooks. */
-export function createServices(
-  deps: Pick<
-    AppDeps,
-    'validator' | 'practice' | 'now' | 'onNotificationsQueued' | 'progressReportEveryVisits'
-  >,
-): RestServices {
-  return {
-    validator: deps.validator,
-    // Order matters: the referral workflow writes Communications, which the subscription hook announces.
-    hooks: [
-      referralWorkflow({
-        practice: deps.practice,
-        progressReportEveryVisits: deps.progressReportEveryVisits,
-      }),
-      subscriptionHook(),
-    ],
-    now: deps.now ?? (() => new Date().toISOString()),
-    onCommitted: (ctx) => {
-      if (ctx.state.get(NOTIFICATIONS_QUEUED)) deps.onNotificationsQueued?.();
-    },
-  };
 }
 
 /**
