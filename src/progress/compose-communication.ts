@@ -1,6 +1,5 @@
 import type { Communication, Organization, Patient, Reference } from '@medplum/fhirtypes';
-import { EVENT_SYSTEM } from '../referral/codes.js';
-import { PROFILES } from '../validation/profile-registry.js';
+import { EVENT_SYSTEM, PROFILES } from '../fhir/canonical-urls.js';
 import { renderHtml } from './html-report.js';
 import { COMMUNICATION_ID_SYSTEM, EVENT_DISPLAY } from './progress-codes.js';
 import type { ComposeOptions, EpisodeSnapshot, ProgressEvent } from './progress-types.js';

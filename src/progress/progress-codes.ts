@@ -1,4 +1,4 @@
-import { PROFILE_BASE_URL } from '../validation/profile-registry.js';
+import { PROFILE_BASE_URL } from '../fhir/canonical-urls.js';
 import type { ProgressEventCode } from './progress-types.js';
 
 /** Code systems the progress communications read and write; each is defined in profiles/. */

@@ -2,15 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CodeSystem, StructureDefinition, ValueSet } from '@medplum/fhirtypes';
 
-/** The service's own conformance resources (profiles/), loaded once at start-up. */
-export const PROFILE_BASE_URL = 'https://ptreferral.dev/fhir';
-export const PROFILES = {
-  referralServiceRequest: `${PROFILE_BASE_URL}/StructureDefinition/pt-referral-servicerequest`,
-  referralTask: `${PROFILE_BASE_URL}/StructureDefinition/pt-referral-task`,
-  episodeOfCare: `${PROFILE_BASE_URL}/StructureDefinition/pt-episode-of-care`,
-  progressCommunication: `${PROFILE_BASE_URL}/StructureDefinition/pt-progress-communication`,
-} as const;
+/** Re-exported for the callers that name a profile where they validate. */
+export { PROFILE_BASE_URL, PROFILES } from '../fhir/canonical-urls.js';
 
+/** Where the service's own conformance resources (profiles/) are loaded from, once at start-up. */
 export const DEFAULT_PROFILES_DIR = new URL('../../profiles/', import.meta.url).pathname;
 
 export interface ConformanceResources {
