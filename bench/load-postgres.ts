@@ -164,7 +164,7 @@ export async function loadServiceRequestsPostgres(options: PgLoadOptions): Promi
   const connections = options.connections ?? 3;
   loadFhirDefinitions();
   // Opening the store creates the schema and applies the service's migrations.
-  await (await openStore(options.databaseUrl, { PG_POOL_SIZE: '1' })).close();
+  await (await openStore(options.databaseUrl, { poolSize: 1 })).close();
   const { connectionString, schema } = parsePostgresUrl(options.databaseUrl);
   const target = new URL(connectionString);
   if (schema) target.searchParams.set('options', `-c search_path=${schema}`);

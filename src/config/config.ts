@@ -6,6 +6,8 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string;
+  /** PostgreSQL connections each instance keeps (PG_POOL_SIZE, default 10); 10 and unused on SQLite. */
+  postgresPoolSize: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Largest accepted request body, in bytes. */
   bodyLimitBytes: number;
@@ -59,6 +61,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     host: env.HOST ?? '0.0.0.0',
     databaseUrl,
+    // Checked only when it is used, as when openStore read it: SQLite ignores PG_POOL_SIZE.
+    postgresPoolSize: /^postgres(ql)?:\/\//.test(databaseUrl) ? parsePoolSize(env.PG_POOL_SIZE) : 10,
     logLevel,
     bodyLimitBytes: parseInteger(
       env.BODY_LIMIT_BYTES ?? String(5 * 1024 * 1024),
@@ -122,6 +126,18 @@ function parseInteger(value: string, name: string, min: number, max: number): nu
     throw new ConfigError(`${name} must be an integer between ${min} and ${max}`);
   }
   return Number(value);
+}
+
+/** PG_POOL_SIZE: default 10, 1–1000. */
+function parsePoolSize(value: string | undefined): number {
+  if (value === undefined || value === '') {
+    return 10;
+  }
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) {
+    throw new ConfigError('PG_POOL_SIZE must be an integer from 1 to 1000');
+  }
+  return n;
 }
 
 function parseAuth(env: NodeJS.ProcessEnv): boolean {

@@ -9,7 +9,8 @@ import { emptyIndexRows, extractIndexRows } from '../../src/fhir/search/index-ro
 import { parseSearch } from '../../src/fhir/search/parse-search.js';
 import type { SearchQuery } from '../../src/fhir/search/search-query.js';
 import type { FhirStore, StoreTransaction } from '../../src/store/fhir-store.js';
-import { openStore } from '../../src/store/open-store.js';
+import { loadConfig } from '../../src/config/config.js';
+import { openStore, type OpenStoreOptions } from '../../src/store/open-store.js';
 import { numberPlaceholders } from '../../src/store/postgres/placeholders.js';
 import { PG_MIGRATIONS } from '../../src/store/postgres/schema.js';
 import { MIGRATIONS } from '../../src/store/sqlite/schema.js';
@@ -58,8 +59,8 @@ const byIdentifier = (value: string): SearchQuery => ({
 describe.skipIf(!enabled)('PostgreSQL store', () => {
   const server = testPostgresUrl() as string;
   const opened: FhirStore[] = [];
-  const open = async (url: string, env?: NodeJS.ProcessEnv): Promise<FhirStore> => {
-    const store = await openStore(url, env);
+  const open = async (url: string, options?: OpenStoreOptions): Promise<FhirStore> => {
+    const store = await openStore(url, options);
     opened.push(store);
     return store;
   };
@@ -530,7 +531,7 @@ describe.skipIf(!enabled)('PostgreSQL store', () => {
       const viaProxy = new URL(withFreshSchema(server));
       viaProxy.hostname = '127.0.0.1';
       viaProxy.port = String(proxy.port);
-      const store = await open(viaProxy.toString(), { PG_POOL_SIZE: '3' });
+      const store = await open(viaProxy.toString(), { poolSize: 3 });
       await store.transaction((tx) => write(tx, patient('up', 'Up')));
 
       await cut();
@@ -588,7 +589,7 @@ describe('PostgreSQL placeholders', () => {
 describe('openStore configuration', () => {
   it('rejects a bad schema name or pool size before connecting', async () => {
     await expect(openStore('postgres://localhost/db?schema=Bad-Name')).rejects.toThrow(/schema/);
-    await expect(openStore('postgres://localhost/db', { PG_POOL_SIZE: 'many' })).rejects.toThrow(
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://localhost/db', PG_POOL_SIZE: 'many' })).toThrow(
       /PG_POOL_SIZE/,
     );
     await expect(openStore('mysql://localhost/db')).rejects.toThrow(/DATABASE_URL/);
