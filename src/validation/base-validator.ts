@@ -18,9 +18,9 @@ import { dateTimeLacksTimezone, isImpossibleDate } from './primitives.js';
 import type { Terminology } from './terminology.js';
 
 /**
- * Validation against the base R4 specification. @medplum/core checks structure, cardinality,
- * JSON types, primitive regexes and the invariants on each element; this adds what it leaves out
- * and the HL7 reference validator checks (LIBRARY-NOTES.md lists the gaps):
+ * Validation against the base R4 specification. @medplum/core's validateResource checks
+ * structure, cardinality, JSON types, primitive regexes and the invariants on each element; it
+ * leaves out the following, which the HL7 reference validator checks, so this adds them:
  * - invariants on datatypes (per-1, qty-3, ...) and on nested resources (contained, Bundle entries),
  *   plus ele-1, dom-3 and org-1, which Medplum skips;
  * - required value-set bindings, from the terminology shipped with the definitions;
