@@ -1,5 +1,4 @@
 import type { Resource } from '@medplum/fhirtypes';
-import type { SearchIndexRows } from '../fhir/search/index-rows.js';
 import type { SearchQuery } from '../fhir/search/search-query.js';
 
 /**
@@ -25,7 +24,8 @@ export interface WriteRequest {
   resource?: Resource;
   /** True to write a deletion marker (soft delete: history and vread keep working). */
   deleted?: boolean;
-  index?: SearchIndexRows;
+  // No search index here: the store computes it from what it stores (issue 10), so an index can
+  // never disagree with the version it belongs to.
 }
 
 export interface HistoryRequest {
@@ -81,7 +81,10 @@ export type NotificationResult =
   | { status: 'failed'; error: string };
 
 export interface StoreTransaction extends StoreReader {
-  /** Writes a new version; the store assigns versionId (previous + 1) and lastUpdated. */
+  /**
+   * Writes a new version; the store assigns versionId (previous + 1) and lastUpdated, and indexes
+   * the stored resource for search (a deletion marker has no index rows).
+   */
   write(request: WriteRequest): Promise<StoredVersion>;
   /**
    * Serialises transactions that share `key` until this transaction ends. Conditional create uses
@@ -125,4 +128,18 @@ export interface FhirStore extends StoreReader, OutboxStore {
   /** Resolves when the database answers; used by `/readyz`. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What a store counts about its own work, for tests and diagnostics. */
+export interface StoreStats {
+  /** Search index computations since the store was opened: one per stored version that is not a deletion marker. */
+  readonly indexComputations: number;
+}
+
+/**
+ * A store that reports its counts. Both dialects implement it; it is not part of FhirStore, so
+ * wrappers of a store (such as the per-request scoped view) need not forward it.
+ */
+export interface ObservableStore extends FhirStore {
+  readonly stats: StoreStats;
 }

@@ -1,5 +1,5 @@
 import { ConfigError } from '../config/config.js';
-import type { FhirStore } from './fhir-store.js';
+import type { ObservableStore } from './fhir-store.js';
 import { PostgresStore, parsePostgresUrl } from './postgres/postgres-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 
@@ -13,7 +13,10 @@ export interface OpenStoreOptions {
  * `postgres://…` / `postgresql://…` (optionally `?schema=<name>`). Opening a PostgreSQL store
  * applies pending migrations. Reads no environment: the pool size comes from the caller's Config.
  */
-export async function openStore(databaseUrl: string, options: OpenStoreOptions = {}): Promise<FhirStore> {
+export async function openStore(
+  databaseUrl: string,
+  options: OpenStoreOptions = {},
+): Promise<ObservableStore> {
   if (databaseUrl.startsWith('sqlite:')) {
     const path = databaseUrl.slice('sqlite:'.length);
     return new SqliteStore(path === '' ? ':memory:' : path);

@@ -1,6 +1,5 @@
 import type { Patient, Resource } from '@medplum/fhirtypes';
 import { afterEach, describe, expect, it } from 'vitest';
-import { extractIndexRows } from '../../src/fhir/search/index-rows.js';
 import type { FhirStore } from '../../src/store/fhir-store.js';
 import { openStore } from '../../src/store/open-store.js';
 import { contractDatabaseUrls } from './dialects.js';
@@ -10,7 +9,6 @@ function writeRequest(resource: Resource & { id: string }) {
     resourceType: resource.resourceType,
     id: resource.id,
     resource,
-    index: extractIndexRows(resource),
   };
 }
 

@@ -1,3 +1,5 @@
+import { OWNER_INDEXES_WITH_CODE, searchIndexTables, type Migration } from '../shared/migrations.js';
+
 /**
  * Versioned PostgreSQL schema migrations, numbered like the SQLite ones (src/store/sqlite/schema.ts)
  * and describing the same tables, so both dialects answer the same SQL from `sql/search-sql.ts`.
@@ -17,19 +19,9 @@
  *   exactly.
  * - `deleted` is a SMALLINT 0/1, as the shared search SQL compares `r.deleted = 0`.
  */
-export interface PgMigration {
-  version: number;
-  description: string;
-  statements: string[];
-}
+export type PgMigration = Migration;
 
 const TEXT = 'TEXT COLLATE "C"';
-
-const indexTable = (name: string, columns: string, lookup: string): string[] => [
-  `CREATE TABLE ${name} (resource_type ${TEXT} NOT NULL, id ${TEXT} NOT NULL, code ${TEXT} NOT NULL, ${columns})`,
-  `CREATE INDEX ${name}_lookup ON ${name} (resource_type, code, ${lookup})`,
-  `CREATE INDEX ${name}_owner ON ${name} (resource_type, id)`,
-];
 
 export const PG_MIGRATIONS: PgMigration[] = [
   {
@@ -64,26 +56,7 @@ export const PG_MIGRATIONS: PgMigration[] = [
         PRIMARY KEY (resource_type, id)
       )`,
       `CREATE INDEX resource_type_time ON resource (resource_type, deleted, last_updated_ms)`,
-      ...indexTable('idx_token', `system ${TEXT}, value ${TEXT}`, 'value, system'),
-      ...indexTable('idx_string', `value ${TEXT} NOT NULL, norm ${TEXT} NOT NULL`, 'norm'),
-      ...indexTable(
-        'idx_reference',
-        `reference ${TEXT} NOT NULL, target_type ${TEXT}, target_id ${TEXT}`,
-        'target_id, target_type',
-      ),
-      `CREATE INDEX idx_reference_literal ON idx_reference (resource_type, code, reference)`,
-      ...indexTable('idx_date', 'low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL', 'low, high'),
-      ...indexTable(
-        'idx_number',
-        'low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL',
-        'low, high',
-      ),
-      ...indexTable(
-        'idx_quantity',
-        `system ${TEXT}, unit ${TEXT}, low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL`,
-        'low, high',
-      ),
-      ...indexTable('idx_uri', `value ${TEXT} NOT NULL`, 'value'),
+      ...searchIndexTables(TEXT),
     ],
   },
   {
@@ -116,24 +89,5 @@ export const PG_MIGRATIONS: PgMigration[] = [
       `CREATE INDEX notification_outbox_due ON notification_outbox (status, next_attempt_ms)`,
     ],
   },
-  {
-    version: 3,
-    description:
-      'owner indexes include the parameter code (for correlated EXISTS checks); date upper bounds indexed',
-    statements: [
-      ...[
-        'idx_token',
-        'idx_string',
-        'idx_reference',
-        'idx_date',
-        'idx_number',
-        'idx_quantity',
-        'idx_uri',
-      ].flatMap((table) => [
-        `DROP INDEX ${table}_owner`,
-        `CREATE INDEX ${table}_owner ON ${table} (resource_type, id, code)`,
-      ]),
-      `CREATE INDEX idx_date_high ON idx_date (resource_type, code, high)`,
-    ],
-  },
+  OWNER_INDEXES_WITH_CODE,
 ];

@@ -5,26 +5,17 @@ import type {
   SearchQuery,
   SortRule,
 } from '../../fhir/search/search-query.js';
+import { INDEX_TABLES } from '../shared/index-tables.js';
 
 /**
  * Turns a SearchQuery into parameterised SQL over the `resource` table and the `idx_*` index
  * tables. Written once for both dialects: it emits `?` placeholders (PostgreSQL numbers them) and
- * only ANSI SQL. Every value is a bound parameter; identifiers come from a fixed table list.
+ * only ANSI SQL. Every value is a bound parameter; identifiers come from the one table list (shared/index-tables.ts).
  */
 export interface SqlFragment {
   sql: string;
   params: unknown[];
 }
-
-export const INDEX_TABLES: Record<IndexTable, string> = {
-  token: 'idx_token',
-  string: 'idx_string',
-  reference: 'idx_reference',
-  date: 'idx_date',
-  number: 'idx_number',
-  quantity: 'idx_quantity',
-  uri: 'idx_uri',
-};
 
 /** Highest code point, so `norm >= 'abc' AND norm < 'abc\uffff'` is a prefix match that uses the index. */
 const PREFIX_END = '\uffff';

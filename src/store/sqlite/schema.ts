@@ -1,18 +1,10 @@
-/**
- * Versioned SQLite schema migrations. A migration is
- * applied once, in order, inside a transaction, and recorded in `schema_migrations`.
- */
-export interface Migration {
-  version: number;
-  description: string;
-  statements: string[];
-}
+import { OWNER_INDEXES_WITH_CODE, searchIndexTables, type Migration } from '../shared/migrations.js';
 
-const indexTable = (name: string, columns: string, lookup: string): string[] => [
-  `CREATE TABLE ${name} (resource_type TEXT NOT NULL, id TEXT NOT NULL, code TEXT NOT NULL, ${columns})`,
-  `CREATE INDEX ${name}_lookup ON ${name} (resource_type, code, ${lookup})`,
-  `CREATE INDEX ${name}_owner ON ${name} (resource_type, id)`,
-];
+/**
+ * SQLite's schema migrations (the runner is in sqlite-store.ts; PostgreSQL's are in
+ * postgres/schema.ts, under the same numbers).
+ */
+export type { Migration };
 
 export const MIGRATIONS: Migration[] = [
   {
@@ -45,26 +37,7 @@ export const MIGRATIONS: Migration[] = [
         PRIMARY KEY (resource_type, id)
       )`,
       `CREATE INDEX resource_type_time ON resource (resource_type, deleted, last_updated_ms)`,
-      ...indexTable('idx_token', 'system TEXT, value TEXT', 'value, system'),
-      ...indexTable('idx_string', 'value TEXT NOT NULL, norm TEXT NOT NULL', 'norm'),
-      ...indexTable(
-        'idx_reference',
-        'reference TEXT NOT NULL, target_type TEXT, target_id TEXT',
-        'target_id, target_type',
-      ),
-      `CREATE INDEX idx_reference_literal ON idx_reference (resource_type, code, reference)`,
-      ...indexTable('idx_date', 'low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL', 'low, high'),
-      ...indexTable(
-        'idx_number',
-        'low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL',
-        'low, high',
-      ),
-      ...indexTable(
-        'idx_quantity',
-        'system TEXT, unit TEXT, low DOUBLE PRECISION NOT NULL, high DOUBLE PRECISION NOT NULL',
-        'low, high',
-      ),
-      ...indexTable('idx_uri', 'value TEXT NOT NULL', 'value'),
+      ...searchIndexTables('TEXT'),
     ],
   },
   {
@@ -97,26 +70,5 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX notification_outbox_due ON notification_outbox (status, next_attempt_ms)`,
     ],
   },
-  {
-    version: 3,
-    description:
-      'owner indexes include the parameter code (for correlated EXISTS checks); date upper bounds indexed',
-    statements: [
-      `DROP INDEX idx_token_owner`,
-      `CREATE INDEX idx_token_owner ON idx_token (resource_type, id, code)`,
-      `DROP INDEX idx_string_owner`,
-      `CREATE INDEX idx_string_owner ON idx_string (resource_type, id, code)`,
-      `DROP INDEX idx_reference_owner`,
-      `CREATE INDEX idx_reference_owner ON idx_reference (resource_type, id, code)`,
-      `DROP INDEX idx_date_owner`,
-      `CREATE INDEX idx_date_owner ON idx_date (resource_type, id, code)`,
-      `DROP INDEX idx_number_owner`,
-      `CREATE INDEX idx_number_owner ON idx_number (resource_type, id, code)`,
-      `DROP INDEX idx_quantity_owner`,
-      `CREATE INDEX idx_quantity_owner ON idx_quantity (resource_type, id, code)`,
-      `DROP INDEX idx_uri_owner`,
-      `CREATE INDEX idx_uri_owner ON idx_uri (resource_type, id, code)`,
-      `CREATE INDEX idx_date_high ON idx_date (resource_type, code, high)`,
-    ],
-  },
+  OWNER_INDEXES_WITH_CODE,
 ];
