@@ -15,6 +15,7 @@ import { requestLog } from './http/request-log.js';
 import { sendJson } from './http/send.js';
 import type { Organization, Reference } from '@medplum/fhirtypes';
 import { createServices } from './services.js';
+import type { RestServices } from './rest/unit-of-work.js';
 import type { FhirStore } from './store/fhir-store.js';
 import type { ResourceValidator } from './validation/resource-validator.js';
 
@@ -22,6 +23,8 @@ export { createServices };
 
 export interface AppDeps {
   store: FhirStore;
+  /** The write path (compose builds it once for the app, the worker and the audit trail). */
+  services?: RestServices;
   /** Built once (terminology and profiles compiled) and shared. */
   validator: ResourceValidator;
   /** The practice that receives referrals (see referral/practice.ts). */
@@ -48,7 +51,7 @@ export interface AppDeps {
 
 /** Builds the Express app from its dependencies: no globals and no listen, so tests can use it directly. */
 export function createApp(deps: AppDeps): Express {
-  const services = createServices(deps);
+  const services = deps.services ?? createServices(deps);
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);

@@ -1,29 +1,26 @@
 import type { AppDeps } from './app.js';
-import { NOTIFICATIONS_QUEUED, subscriptionHook } from './delivery/subscription-hook.js';
-import { referralWorkflow } from './referral/referral-workflow.js';
-import type { RestServices } from './rest/write-context.js';
+import { deliveryModule } from './delivery/delivery-module.js';
+import { referralModule } from './referral/referral-module.js';
+import { WriteHandlers, type RestServices, type WriteModule } from './rest/unit-of-work.js';
 
-/** The FHIR server's collaborators: the validator and the referral workflow's hooks. */
+/**
+ * The write path's collaborators: the validator and the handlers each module registers. The
+ * order between modules is stated by each handler's phase and order (referral intake writes the
+ * episode and Task; the notices write Communications, which delivery announces).
+ */
 export function createServices(
-  deps: Pick<
-    AppDeps,
-    'validator' | 'practice' | 'now' | 'onNotificationsQueued' | 'progressReportEveryVisits'
-  >,
+  deps: Pick<AppDeps, 'validator' | 'practice' | 'now' | 'onNotificationsQueued' | 'progressReportEveryVisits'> & {
+    /** Replaces the domain modules (a plain FHIR server for the intake benchmark's baseline). */
+    modules?: readonly WriteModule[];
+  },
 ): RestServices {
+  const modules = deps.modules ?? [
+    referralModule({ practice: deps.practice, progressReportEveryVisits: deps.progressReportEveryVisits }),
+    deliveryModule({ onNotificationsQueued: deps.onNotificationsQueued }),
+  ];
   return {
     validator: deps.validator,
-    // Order matters: the referral workflow writes Communications, which the subscription hook announces.
-    hooks: [
-      referralWorkflow({
-        practice: deps.practice,
-        progressReportEveryVisits: deps.progressReportEveryVisits,
-      }),
-      subscriptionHook(),
-    ],
+    handlers: new WriteHandlers(modules),
     now: deps.now ?? (() => new Date().toISOString()),
-    onCommitted: (ctx) => {
-      if (ctx.state.get(NOTIFICATIONS_QUEUED)) deps.onNotificationsQueued?.();
-    },
   };
 }
-

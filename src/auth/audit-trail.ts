@@ -1,9 +1,8 @@
-import type { AuditEvent, Resource } from '@medplum/fhirtypes';
+import type { AuditEvent } from '@medplum/fhirtypes';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import { extractIndexRows } from '../fhir/search/index-rows.js';
-import { newId } from '../rest/resource-identity.js';
-import type { FhirStore } from '../store/fhir-store.js';
+import { storeResource } from '../rest/internal-write.js';
+import type { ServerWriter } from '../rest/unit-of-work.js';
 
 /**
  * One AuditEvent per request, shaped after IHE Basic Audit Log Patterns (who: client and role and
@@ -19,7 +18,8 @@ export class AuditTrail {
   private flushing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly store: FhirStore,
+    /** AuditEvents go through the write path like every other write (one unit per batch). */
+    private readonly writer: ServerWriter,
     private readonly logger: Logger,
     private readonly delayMs = 100,
   ) {}
@@ -38,12 +38,8 @@ export class AuditTrail {
       await previous;
       if (batch.length === 0) return;
       try {
-        await this.store.transaction(async (tx) => {
-          for (const event of batch) {
-            const id = newId();
-            const resource = { ...event, id } as Resource;
-            await tx.write({ resourceType: 'AuditEvent', id, resource, index: extractIndexRows(resource) });
-          }
+        await this.writer(async (uow) => {
+          for (const event of batch) await storeResource(uow, event, { built: true });
         });
       } catch (err) {
         this.logger.error(

@@ -1,6 +1,5 @@
-import type { Coding, Resource, ServiceRequest, Subscription } from '@medplum/fhirtypes';
+import type { Coding, Resource, ServiceRequest } from '@medplum/fhirtypes';
 import { fhirError } from '../fhir/errors.js';
-import { extractIndexRows } from '../fhir/search/index-rows.js';
 import type { SearchFilter, SearchQuery } from '../fhir/search/search-query.js';
 import type {
   FhirStore,
@@ -10,7 +9,8 @@ import type {
   StoredVersion,
   WriteRequest,
 } from '../store/fhir-store.js';
-import type { AuthContext } from './token-service.js';
+import type { TransactionViews, WriteTarget } from '../store/write-target.js';
+import type { AuthContext } from './auth-context.js';
 
 /**
  * Per-referrer isolation, enforced under every interaction by wrapping the store:
@@ -31,10 +31,24 @@ export function accessLabels(resource: Resource | undefined): string[] {
     .map((c) => c.code as string);
 }
 
-/** The store as seen by one request. Practice and admin clients (and AUTH=off) see everything. */
-export function scopedStore(store: FhirStore, auth: AuthContext | undefined): FhirStore {
+/** The store as one client sees it, with both views of a write transaction. */
+export type ScopedStore = FhirStore & WriteTarget;
+
+/**
+ * The store as seen by one request. Practice and admin clients (and AUTH=off) see everything;
+ * `undefined` auth is the server's own view (still labelling what it writes).
+ */
+export function scopedStore(store: FhirStore, auth: AuthContext | undefined): ScopedStore {
   const restricted = auth?.role === 'referrer' ? auth : undefined;
   const reader = hideAuditTrail(scopedReader(store, restricted), auth);
+  const transactionViews = <T>(work: (views: TransactionViews) => Promise<T>): Promise<T> =>
+    store.transaction((tx) => {
+      // The server's own work inside a client's request (an episode, a Task, a progress update
+      // composed from what the practice recorded) needs every resource, still labelled.
+      const server = scopedTransaction(tx, undefined, undefined);
+      const client = restricted ? scopedTransaction(tx, auth, restricted) : scopedTransaction(tx, auth, undefined);
+      return work({ client, server, restricted: restricted !== undefined });
+    });
   return {
     ...bindAll(store),
     read: (type, id) => reader.read(type, id),
@@ -42,16 +56,8 @@ export function scopedStore(store: FhirStore, auth: AuthContext | undefined): Fh
     search: (query) => reader.search(query),
     readReferences: (refs) => reader.readReferences(refs),
     history: (request) => reader.history(request),
-    transaction: (work) =>
-      store.transaction((tx) => {
-        // The server's own work inside a client's request (an episode, a Task, a progress update
-        // composed from what the practice recorded) needs every resource, still labelled.
-        const system = scopedTransaction(tx, undefined, undefined);
-        const view = restricted
-          ? scopedTransaction(tx, auth, restricted)
-          : scopedTransaction(tx, auth, undefined);
-        return work(Object.assign(view, { system }));
-      }),
+    transaction: (work) => transactionViews((views) => work(views.client)),
+    transactionViews,
   };
 }
 
@@ -229,67 +235,18 @@ function scopedTransaction(
     lock: (key) => tx.lock(key),
     appendSubscriptionEvent: (s, f, o) => tx.appendSubscriptionEvent(s, f, o),
     write: async (request: WriteRequest) => {
+      // Visibility of what is changed is decided by the unit of work (rest/unit-of-work.ts).
       const current = await tx.read(request.resourceType, request.id);
-      if (restricted) {
-        await assertMayWrite(tx, reader, restricted, request, current);
-      }
       if (request.deleted || !request.resource) {
         return tx.write(request);
       }
       // A referrer inherits labels only from what it can see (not from the other's referral).
       const labels = await labelsFor(restricted ? reader : tx, request.resource, current?.resource, auth);
       const resource = withLabels(request.resource, labels);
-      const index =
-        labels.length === 0 && accessLabels(request.resource).length === 0
-          ? request.index
-          : extractIndexRows(resource);
-      const written = await tx.write({ ...request, resource, index });
+      const written = await tx.write({ ...request, resource });
       return restricted ? ownLabelsOnly(written, restricted) : written;
     },
   };
-}
-
-/** A referrer changes only what it can see, creates referrals only as someone it acts for, and subscribes only to its own. */
-async function assertMayWrite(
-  tx: StoreTransaction,
-  reader: StoreReader,
-  auth: AuthContext,
-  request: WriteRequest,
-  current: StoredVersion | undefined,
-): Promise<void> {
-  if (current && !(await reader.read(request.resourceType, request.id))) {
-    throw fhirError('resource-not-found', `${request.resourceType}/${request.id} does not exist`);
-  }
-  const resource = request.resource;
-  if (resource?.resourceType === 'ServiceRequest') {
-    const requester = (resource as ServiceRequest).requester?.reference;
-    if (!requester || !auth.actsFor.includes(requester)) {
-      throw fhirError(
-        'forbidden',
-        `This client may send referrals only as ${auth.actsFor.join(', ')}`,
-        'ServiceRequest.requester',
-      );
-    }
-  }
-  if (resource?.resourceType === 'Subscription') {
-    const filter = (
-      (resource as Subscription & { _criteria?: { extension?: { valueString?: string }[] } })._criteria
-        ?.extension ?? []
-    )
-      .map((e) => e.valueString)
-      .find(Boolean);
-    const recipients = new URLSearchParams(filter?.split('?')[1] ?? '')
-      .getAll('recipient')
-      .flatMap((v) => v.split(','));
-    if (recipients.length === 0 || recipients.some((r) => !auth.actsFor.includes(r))) {
-      throw fhirError(
-        'forbidden',
-        `A subscription must filter on recipient among ${auth.actsFor.join(', ')}`,
-        'Subscription._criteria',
-      );
-    }
-  }
-  void tx;
 }
 
 /** Who may see a version: what it had, whom it is from or to, and the writer it was created by. */

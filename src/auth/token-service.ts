@@ -1,3 +1,4 @@
+import type { AuthContext } from './auth-context.js';
 import { randomUUID } from 'node:crypto';
 import {
   createLocalJWKSet,
@@ -38,12 +39,7 @@ export class OAuthError extends Error {
   }
 }
 
-export interface AuthContext {
-  clientId: string;
-  role: Role;
-  scopes: Scope[];
-  actsFor: string[];
-}
+export type { AuthContext } from './auth-context.js';
 
 export interface TokenResponse {
   access_token: string;

@@ -1,7 +1,7 @@
-import type { AuditEvent, Resource, Subscription } from '@medplum/fhirtypes';
+import type { AuditEvent, Subscription } from '@medplum/fhirtypes';
 import type { Logger } from 'pino';
-import { extractIndexRows } from '../fhir/search/index-rows.js';
-import { newId } from '../rest/resource-identity.js';
+import { storeResource } from '../rest/internal-write.js';
+import type { ServerWriter } from '../rest/unit-of-work.js';
 import type { FhirStore, OutboxNotification } from '../store/fhir-store.js';
 import { buildNotificationBundle } from './notification-bundle.js';
 import { decide, DEFAULT_RETRY_POLICY, type AttemptOutcome, type RetryPolicy } from './retry-policy.js';
@@ -17,6 +17,8 @@ import { tryReadSettings, type SubscriptionSettings } from './subscription-setti
  */
 export interface DeliveryWorkerOptions {
   store: FhirStore;
+  /** The worker's own writes (Subscription status, AuditEvents) go through the write path. */
+  writer: ServerWriter;
   logger: Logger;
   baseUrl: string;
   retry?: RetryPolicy;
@@ -187,17 +189,11 @@ export class DeliveryWorker {
   private async setError(subscription: Subscription, reason: string): Promise<void> {
     const { store } = this.options;
     const abandoned = await store.abandonNotifications(subscription.id as string, reason);
-    await store.transaction(async (tx) => {
-      const current = (await tx.read('Subscription', subscription.id as string))?.resource as
+    await this.options.writer(async (uow) => {
+      const current = (await uow.system.read('Subscription', subscription.id as string))?.resource as
         Subscription | undefined;
       if (!current || current.status === 'error') return;
-      const updated: Subscription = { ...current, status: 'error', error: `Delivery stopped: ${reason}` };
-      await tx.write({
-        resourceType: 'Subscription',
-        id: current.id as string,
-        resource: updated,
-        index: extractIndexRows(updated),
-      });
+      await storeResource(uow, { ...current, status: 'error', error: `Delivery stopped: ${reason}` });
     });
     this.options.logger.warn({ subscription: subscription.id, abandoned }, 'subscription set to error');
   }
@@ -281,15 +277,7 @@ export class DeliveryWorker {
       ],
     };
     try {
-      const id = newId();
-      await this.options.store.transaction((tx) =>
-        tx.write({
-          resourceType: 'AuditEvent',
-          id,
-          resource: { ...event, id } as Resource,
-          index: extractIndexRows({ ...event, id }),
-        }),
-      );
+      await this.options.writer((uow) => storeResource(uow, event, { built: true }));
     } catch (err) {
       this.options.logger.warn(
         { err: { type: (err as Error).name } },

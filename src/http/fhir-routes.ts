@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { fhirError } from '../fhir/errors.js';
 import { subscriptionEvents, subscriptionStatus } from '../delivery/subscription-operations.js';
-import { requestProgressReport } from '../referral/referral-workflow.js';
+import { requestProgressReport } from '../referral/progress-report.js';
 import { processBundle } from '../rest/bundle-interaction.js';
 import { processMessage } from '../rest/process-message.js';
 import { validateOperation } from '../rest/validate-operation.js';
@@ -18,7 +18,7 @@ import {
 } from '../rest/write-interactions.js';
 import type { FhirStore } from '../store/fhir-store.js';
 import { runWrite, type RestServices, type WriteContext } from '../rest/write-context.js';
-import { scopedStore } from '../auth/scoped-store.js';
+import { scopedStore, type ScopedStore } from '../auth/scoped-store.js';
 import { readPreferences } from './prefer.js';
 import { sendJson, sendResult } from './send.js';
 
@@ -37,7 +37,7 @@ export interface FhirRouteDeps {
 export function fhirRoutes(deps: FhirRouteDeps): Router {
   const { services } = deps;
   // Every request sees the store through its client's access rules (src/auth/scoped-store.ts).
-  const storeOf = (req: Request): FhirStore => scopedStore(deps.store, req.auth);
+  const storeOf = (req: Request): ScopedStore => scopedStore(deps.store, req.auth);
   const write = <T>(req: Request, work: (ctx: WriteContext) => Promise<T>): Promise<T> =>
     runWrite(storeOf(req), services, work, req.auth);
   const router = Router({ strict: false });

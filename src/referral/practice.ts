@@ -1,6 +1,7 @@
 import type { Organization, Reference } from '@medplum/fhirtypes';
 import type { FhirStore } from '../store/fhir-store.js';
-import { runWrite, type RestServices } from '../rest/write-context.js';
+import { scopedStore } from '../auth/scoped-store.js';
+import { runUnitOfWork, type RestServices } from '../rest/unit-of-work.js';
 import { updateResource } from '../rest/write-interactions.js';
 
 export interface PracticeSettings {
@@ -20,7 +21,7 @@ export async function ensurePractice(
 ): Promise<Reference<Organization>> {
   const reference = { reference: `Organization/${settings.organizationId}`, display: settings.name };
   // Checked inside the write transaction, so instances starting together write it once.
-  await runWrite(store, services, async (ctx) => {
+  await runUnitOfWork(scopedStore(store, undefined), services, async (ctx) => {
     await ctx.tx.lock(`ensure-practice:${settings.organizationId}`);
     const current = await ctx.tx.read('Organization', settings.organizationId);
     if (current && !current.deleted) return;

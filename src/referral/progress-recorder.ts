@@ -12,7 +12,6 @@ import type {
   ServiceRequest,
   Task,
 } from '@medplum/fhirtypes';
-import { announceToSubscribers } from '../delivery/subscription-hook.js';
 import {
   COMMUNICATION_ID_SYSTEM,
   communicationIdentifier,
@@ -28,8 +27,8 @@ import type { WriteContext } from '../rest/write-context.js';
 /**
  * The I/O side of progress updates: gathers what is stored about a referral's episode, lets the
  * pure composer write the Communication, stores it (once: its identifier is derived from the
- * event, so the same event never makes a second one) and announces it to subscribers — all in
- * the transaction of the write that caused the event.
+ * event, so the same event never makes a second one) — in the transaction of the write that caused
+ * the event.
  */
 export const REFERRER_EVENTS_EXTENSION =
   'https://ptreferral.dev/fhir/StructureDefinition/referrer-progress-events';
@@ -53,8 +52,8 @@ export async function recordProgress(
     id: newId(),
     now: ctx.services.now(),
   });
+  // Subscribers hear of it through delivery's handler, as of any Communication written.
   const written = await storeResource(ctx, communication, { built: true });
-  await announceToSubscribers(ctx, written);
   return written.resource as Communication;
 }
 

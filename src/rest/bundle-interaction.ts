@@ -1,7 +1,6 @@
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
 import { FhirError, fhirError, type IssueInput } from '../fhir/errors.js';
-import type { AuthContext } from '../auth/token-service.js';
-import type { FhirStore } from '../store/fhir-store.js';
+import type { AuthContext } from '../auth/auth-context.js';
 import { toFhirError } from '../validation/resource-validator.js';
 import { findConditionalMatches } from './conditional.js';
 import { parseEntryUrl, type EntryUrl } from './entry-url.js';
@@ -14,10 +13,11 @@ import {
   conditionalUpdate,
   createResource,
   deleteResource,
-  identityCriteria,
   updateResource,
 } from './write-interactions.js';
-import { newWriteContext, runBeforeCommit, type RestServices, type WriteContext } from './write-context.js';
+import { runUnitOfWork, type RestServices, type UnitOfWork, type WriteTarget } from './unit-of-work.js';
+
+type WriteContext = UnitOfWork;
 
 /**
  * Batch and transaction Bundles at `POST [base]` (https://hl7.org/fhir/R4/http.html#transaction).
@@ -28,6 +28,8 @@ export interface BundleRequest {
   /** `Prefer: return=minimal` leaves resources out of the response entries. */
   returnMinimal: boolean;
   auth?: AuthContext;
+  /** The caller validated every resource already (`$process-message` validates the message). */
+  validated?: boolean;
 }
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -52,7 +54,7 @@ interface PlannedEntry {
 const ORDER: Record<Method, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
 
 export async function processBundle(
-  store: FhirStore,
+  store: WriteTarget,
   services: RestServices,
   body: unknown,
   request: BundleRequest,
@@ -61,8 +63,8 @@ export async function processBundle(
   const entries = planEntries(bundle, request.baseUrl);
   if (bundle.type === 'transaction') {
     // One validation stage for the whole transaction, so the client hears of every problem at once.
-    const result = services.validator.validate(bundle);
-    if (result.failure) {
+    const result = request.validated ? undefined : services.validator.validate(bundle);
+    if (result?.failure) {
       throw toFhirError(result, result.failure);
     }
     return processTransaction(store, services, entries, request);
@@ -148,20 +150,17 @@ function planEntries(bundle: Bundle, baseUrl: string): PlannedEntry[] {
 }
 
 async function processTransaction(
-  store: FhirStore,
+  store: WriteTarget,
   services: RestServices,
   entries: PlannedEntry[],
   request: BundleRequest,
 ): Promise<Bundle> {
   assertNoDuplicateIdentities(entries);
-  let committed: WriteContext | undefined;
   const planned = entries;
-  const results = await store.transaction(async (tx) => {
+  const results = await runUnitOfWork(store, services, async (ctx) => {
     // A store may run this work again (PostgreSQL retries serialisation failures), so it plans on
     // a fresh copy each time: ids and rewritten references from a rolled-back try must not leak.
     entries = structuredClone(planned);
-    const ctx = newWriteContext(tx, services, request.auth);
-    committed = ctx;
     const out = new Map<number, RestResult>();
     const run = async (entry: PlannedEntry): Promise<void> => {
       try {
@@ -191,10 +190,8 @@ async function processTransaction(
     for (const entry of ordered.filter((e) => e.method !== 'DELETE')) {
       await run(entry);
     }
-    await runBeforeCommit(ctx);
     return out;
-  });
-  if (committed) services.onCommitted?.(committed);
+  }, request.auth);
   return {
     resourceType: 'Bundle',
     type: 'transaction-response',
@@ -206,19 +203,17 @@ async function processTransaction(
 }
 
 async function processBatch(
-  store: FhirStore,
+  store: WriteTarget,
   services: RestServices,
   entries: PlannedEntry[],
   request: BundleRequest,
 ): Promise<Bundle> {
   const responses: BundleEntry[] = [];
   for (const entry of entries) {
-    let committedEntry: WriteContext | undefined;
     try {
       const original = structuredClone(entry);
-      const result = await store.transaction(async (tx) => {
+      const result = await runUnitOfWork(store, services, async (ctx) => {
         Object.assign(entry, structuredClone(original)); // fresh on every try (see processTransaction)
-        const ctx = newWriteContext(tx, services, request.auth);
         await resolveIdentities(ctx, [entry]);
         if (entry.resource) {
           entry.resource = rewriteReferences(
@@ -227,12 +222,8 @@ async function processBatch(
             `Bundle.entry[${entry.index}].resource`,
           );
         }
-        const entryResult = await executeEntry(ctx, entry, request.baseUrl, false);
-        await runBeforeCommit(ctx);
-        committedEntry = ctx;
-        return entryResult;
-      });
-      if (committedEntry) services.onCommitted?.(committedEntry);
+        return executeEntry(ctx, entry, request.baseUrl, false);
+      }, request.auth);
       responses.push(responseEntry(result, request));
     } catch (err) {
       if (!(err instanceof FhirError)) {
@@ -321,7 +312,7 @@ async function resolveIdentities(ctx: WriteContext, entries: PlannedEntry[]): Pr
     if (entry.method === 'POST') {
       assertResourceType(type);
       const criteria =
-        entry.ifNoneExist ?? (entry.resource ? identityCriteria(ctx, entry.resource) : undefined);
+        entry.ifNoneExist ?? (entry.resource ? ctx.services.handlers.identityCriteria(entry.resource) : undefined);
       if (criteria) {
         const matches = await findConditionalMatches(tx, type, criteria, `${where}.request.ifNoneExist`);
         if (matches.length > 1) {

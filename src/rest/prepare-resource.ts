@@ -1,27 +1,21 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { FhirError, fhirError } from '../fhir/errors.js';
-import { extractIndexRows, type SearchIndexRows } from '../fhir/search/index-rows.js';
-import type { ResourceValidator } from '../validation/resource-validator.js';
-import { toFhirError } from '../validation/resource-validator.js';
 
 export interface PreparedResource {
   resource: Resource;
-  index: SearchIndexRows;
 }
 
 /**
- * Checks a resource from a request body and readies it for storage: the body must be a JSON object
- * of the expected type; server-managed `meta` fields are dropped (https://hl7.org/fhir/R4/http.html#create:
- * "the server SHALL ignore" id, versionId and lastUpdated on create); the resource is validated and
- * its search index rows computed.
+ * Checks that a request body is a JSON object of the expected type and readies it for storage:
+ * server-managed `meta` fields are dropped (https://hl7.org/fhir/R4/http.html#create: "the server
+ * SHALL ignore" id, versionId and lastUpdated on create) and the id is the one the server decided.
+ * Validation is the unit of work's (rest/unit-of-work.ts); the index is the store's.
  */
 export function prepareResource(
-  validator: ResourceValidator,
   body: unknown,
   expectedType: string,
   id: string,
   expression = '',
-  options: { skipValidation?: boolean } = {},
 ): PreparedResource {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw fhirError(
@@ -43,29 +37,5 @@ export function prepareResource(
   if (resource.meta && Object.keys(resource.meta).length === 0) {
     delete resource.meta;
   }
-  if (!options.skipValidation) {
-    const result = validator.validate(resource);
-    if (result.failure) {
-      throw toFhirError(withPrefix(result, expression, resource.resourceType), result.failure);
-    }
-  }
-  return { resource, index: extractIndexRows(resource) };
-}
-
-/** Issues about a Bundle entry's resource name it from the Bundle: `Bundle.entry[2].resource.name`. */
-function withPrefix<T extends { issues: { expression?: string[] }[] }>(
-  result: T,
-  prefix: string,
-  resourceType: string,
-): T {
-  if (!prefix) return result;
-  return {
-    ...result,
-    issues: result.issues.map((issue) => ({
-      ...issue,
-      expression: issue.expression?.map((e) =>
-        e.startsWith(resourceType) ? `${prefix}${e.slice(resourceType.length)}` : e,
-      ),
-    })),
-  };
+  return { resource };
 }

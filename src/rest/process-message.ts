@@ -1,11 +1,10 @@
 import type { Bundle, BundleEntry, MessageHeader, Resource } from '@medplum/fhirtypes';
 import { fhirError } from '../fhir/errors.js';
-import type { AuthContext } from '../auth/token-service.js';
-import type { FhirStore } from '../store/fhir-store.js';
+import type { AuthContext } from '../auth/auth-context.js';
 import { toFhirError } from '../validation/resource-validator.js';
 import { processBundle } from './bundle-interaction.js';
 import { newId } from './resource-identity.js';
-import type { RestServices } from './write-context.js';
+import type { RestServices, WriteTarget } from './unit-of-work.js';
 
 /**
  * `$process-message` (https://hl7.org/fhir/R4/messageheader-operation-process-message.html),
@@ -27,7 +26,7 @@ const CONDITIONAL_BY_IDENTIFIER = new Set([
 ]);
 
 export async function processMessage(
-  store: FhirStore,
+  store: WriteTarget,
   services: RestServices,
   body: unknown,
   baseUrl: string,
@@ -72,7 +71,13 @@ export async function processMessage(
       .filter((e) => e.resource && e.resource.resourceType !== 'Task')
       .map((e) => toTransactionEntry(e, aliases)),
   };
-  const response = await processBundle(store, services, transaction, { baseUrl, returnMinimal: true, auth });
+  // The message was validated as a whole just above: its resources are not validated again.
+  const response = await processBundle(store, services, transaction, {
+    baseUrl,
+    returnMinimal: true,
+    auth,
+    validated: true,
+  });
   const referralIndex =
     transaction.entry?.findIndex((e) => e.resource?.resourceType === 'ServiceRequest') ?? -1;
   // The stored referral, new or recognised as a re-send: the response entry's fullUrl names it.

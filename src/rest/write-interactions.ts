@@ -1,8 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { fhirError } from '../fhir/errors.js';
-import type { StoredVersion } from '../store/fhir-store.js';
 import { findConditionalMatches } from './conditional.js';
-import { prepareResource, type PreparedResource } from './prepare-resource.js';
+import { prepareResource } from './prepare-resource.js';
 import { assertResourceType, assertValidId, newId } from './resource-identity.js';
 import type { RestResult } from './rest-result.js';
 import type { WriteContext } from './write-context.js';
@@ -10,7 +9,7 @@ import type { WriteContext } from './write-context.js';
 /**
  * The write interactions of https://hl7.org/fhir/R4/http.html, each run inside a store
  * transaction handed in by the caller (a single request, or one entry of a transaction Bundle),
- * with the domain hooks (`WriteContext.services.hooks`) taking part in it.
+ * every write through the unit of work (rest/unit-of-work.ts), whose handlers take part in it.
  */
 export interface CreateOptions {
   ifNoneExist?: string;
@@ -31,11 +30,12 @@ export async function createResource(
 ): Promise<RestResult> {
   assertResourceType(resourceType);
   const id = options.id ?? newId();
-  const prepared = prepareResource(ctx.services.validator, body, resourceType, id, options.expression, {
-    skipValidation: options.validated,
-  });
+  const prepared = prepareResource(body, resourceType, id, options.expression);
+  // Validated before any lookup, so an invalid resource is refused even when a copy exists.
+  if (!options.validated) ctx.validate(prepared.resource, options.expression);
   const ifNoneExist =
-    options.ifNoneExist ?? (options.identityResolved ? undefined : identityCriteria(ctx, prepared.resource));
+    options.ifNoneExist ??
+    (options.identityResolved ? undefined : ctx.services.handlers.identityCriteria(prepared.resource));
   if (ifNoneExist) {
     const matches = await findConditionalMatches(ctx.tx, resourceType, ifNoneExist, 'If-None-Exist');
     if (matches.length > 1) {
@@ -51,7 +51,14 @@ export async function createResource(
       return { status: 200, resource: existing, version };
     }
   }
-  const version = await writeWithHooks(ctx, resourceType, id, prepared, undefined, options);
+  const version = await ctx.write({
+    resourceType,
+    id,
+    resource: prepared.resource,
+    origin: 'client',
+    validated: true,
+    expression: options.expression,
+  });
   return { status: 201, resource: version.resource, version, written: true };
 }
 
@@ -88,9 +95,8 @@ export async function updateResource(
       );
     }
   }
-  const prepared = prepareResource(ctx.services.validator, body, resourceType, id, options.expression, {
-    skipValidation: options.validated,
-  });
+  const prepared = prepareResource(body, resourceType, id, options.expression);
+  if (!options.validated) ctx.validate(prepared.resource, options.expression);
   const current = await ctx.tx.read(resourceType, id);
   if (options.ifMatch !== undefined) {
     const expected = parseEtag(options.ifMatch);
@@ -102,7 +108,14 @@ export async function updateResource(
       );
     }
   }
-  const version = await writeWithHooks(ctx, resourceType, id, prepared, current, options);
+  const version = await ctx.write({
+    resourceType,
+    id,
+    resource: prepared.resource,
+    origin: 'client',
+    validated: true,
+    expression: options.expression,
+  });
   const created = !current || current.deleted;
   return { status: created ? 201 : 200, resource: version.resource, version, written: true };
 }
@@ -163,10 +176,7 @@ export async function deleteResource(
     // Deleting a deleted resource succeeds and writes nothing (https://hl7.org/fhir/R4/http.html#delete).
     return { status: 204, version: current };
   }
-  const version = await ctx.tx.write({ resourceType, id, deleted: true });
-  for (const hook of ctx.services.hooks) {
-    await hook.afterWrite?.(ctx, version, current);
-  }
+  const version = await ctx.write({ resourceType, id, origin: 'client' });
   return { status: 204, version, written: true };
 }
 
@@ -197,43 +207,4 @@ export function parseEtag(etag: string): string {
     .trim()
     .replace(/^W\//, '')
     .replace(/^"(.*)"$/, '$1');
-}
-
-/** Runs the hooks around one write: they may refuse it, adjust it, and react to it. */
-async function writeWithHooks(
-  ctx: WriteContext,
-  resourceType: string,
-  id: string,
-  original: PreparedResource,
-  previous: StoredVersion | undefined,
-  options: { expression?: string; validated?: boolean },
-): Promise<StoredVersion> {
-  let toStore = original.resource;
-  for (const hook of ctx.services.hooks) {
-    const replaced = await hook.beforeWrite?.(ctx, { resourceType, id, resource: toStore, previous });
-    if (replaced) toStore = replaced;
-  }
-  const prepared =
-    toStore === original.resource
-      ? original
-      : prepareResource(ctx.services.validator, toStore, resourceType, id, options.expression);
-  const version = await ctx.tx.write({
-    resourceType,
-    id,
-    resource: prepared.resource,
-    index: prepared.index,
-  });
-  for (const hook of ctx.services.hooks) {
-    await hook.afterWrite?.(ctx, version, previous);
-  }
-  return version;
-}
-
-/** Criteria a hook gives to recognise a re-sent resource (e.g. a referral by its identifier). */
-export function identityCriteria(ctx: WriteContext, resource: Resource): string | undefined {
-  for (const hook of ctx.services.hooks) {
-    const criteria = hook.identityCriteria?.(resource);
-    if (criteria) return criteria;
-  }
-  return undefined;
 }

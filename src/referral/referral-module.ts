@@ -1,0 +1,37 @@
+import type { Organization, Reference } from '@medplum/fhirtypes';
+import type { WriteModule } from '../rest/unit-of-work.js';
+import { abortCancels, abortDecision, referralWithdrawn } from './cancellation.js';
+import { episodeFollowsTask } from './episode-follows-task.js';
+import { referralIntake, referralProfileCheck } from './intake.js';
+import { referrerIdentity } from './referrer-identity.js';
+import { resendDetection } from './resend-detection.js';
+import { taskNotices } from './task-notices.js';
+import { triage } from './triage.js';
+import { appointmentVisits, encounterVisits } from './visits.js';
+
+export interface ReferralModuleOptions {
+  /** The practice that receives referrals addressed to no other Organization. */
+  practice: Reference<Organization>;
+  /** A progress report goes to the referrer every N attended visits (default 6). */
+  progressReportEveryVisits?: number;
+}
+
+/** The referral workflow's part of the write path, one handler per trigger. */
+export function referralModule(options: ReferralModuleOptions): WriteModule {
+  return {
+    identity: [resendDetection],
+    handlers: [
+      referralProfileCheck,
+      referrerIdentity,
+      referralIntake(options.practice),
+      triage,
+      abortDecision,
+      abortCancels,
+      episodeFollowsTask,
+      taskNotices,
+      referralWithdrawn,
+      appointmentVisits,
+      encounterVisits(options.progressReportEveryVisits ?? 6),
+    ],
+  };
+}
