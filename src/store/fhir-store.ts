@@ -132,7 +132,11 @@ export interface FhirStore extends StoreReader, OutboxStore {
 
 /** What a store counts about its own work, for tests and diagnostics. */
 export interface StoreStats {
-  /** Search index computations since the store was opened: one per stored version that is not a deletion marker. */
+  /**
+   * Search index computations since the store was opened: one per version written that is not a
+   * deletion marker. A PostgreSQL attempt that conflicts and re-runs (see `transaction`) computes
+   * again for the version it then stores, so there the count can exceed the stored versions.
+   */
   readonly indexComputations: number;
 }
 
