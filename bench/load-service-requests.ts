@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadFhirDefinitions } from '../src/fhir/definitions.js';
-import { extractIndexRows } from '../src/fhir/search/index-rows.js';
 import type { Resource } from '@medplum/fhirtypes';
 import { openStore } from '../src/store/open-store.js';
 import {
@@ -18,7 +17,7 @@ import {
  * the Patients and Practitioners they reference, through the store contract as the service writes
  * them, but many per transaction: one commit (one fsync under synchronous=FULL) per request is
  * what makes loading over HTTP slow. The referrals are the ones the throughput benchmark posts
- * through the service's validation, and are indexed with the service's own extractIndexRows, so
+ * through the service's validation, and are indexed by the store as any write is, so
  * search sees what a real create stores. What the store contract does not do is run the referral
  * workflow: no EpisodeOfCare or Task is created per referral, and the status mix
  * (active/completed/revoked) is written as is.
@@ -62,7 +61,6 @@ export async function loadServiceRequests(options: LoadOptions): Promise<LoadSum
             resourceType: resource.resourceType,
             id,
             resource,
-            index: extractIndexRows(resource),
           });
         }
       });
@@ -74,7 +72,7 @@ export async function loadServiceRequests(options: LoadOptions): Promise<LoadSum
           // Ids are derived from the index, so a reload of the same file would update, not duplicate.
           const id = `sr-${i}`;
           const resource = { ...buildReferral(i, options.count), id };
-          await tx.write({ resourceType: 'ServiceRequest', id, resource, index: extractIndexRows(resource) });
+          await tx.write({ resourceType: 'ServiceRequest', id, resource });
         }
       });
       options.onProgress?.(end);

@@ -20,7 +20,6 @@ import type {
   TimingRepeat,
 } from '@medplum/fhirtypes';
 import { loadFhirDefinitions } from '../src/fhir/definitions.js';
-import { extractIndexRows } from '../src/fhir/search/index-rows.js';
 import { OUTCOME_MEASURES, type OutcomeMeasureId } from '../src/progress/outcome-measures.js';
 import type { FhirStore } from '../src/store/fhir-store.js';
 import { openStore } from '../src/store/open-store.js';
@@ -1245,7 +1244,7 @@ export interface WriteSummary {
 
 /**
  * Writes the dataset through the store contract, `batchSize` resources per transaction, each
- * indexed with the service's own extractIndexRows (so search sees what a real write stores).
+ * indexed by the store as any write is (so search sees what a real write stores).
  */
 export async function writeDataset(
   store: FhirStore,
@@ -1267,7 +1266,6 @@ export async function writeDataset(
           resourceType: resource.resourceType,
           id: resource.id as string,
           resource,
-          index: extractIndexRows(resource),
         });
       }
     });
