@@ -1,13 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bundle, Resource, ServiceRequest } from '@medplum/fhirtypes';
 import type { Request } from 'autocannon';
-import type { Express } from 'express';
 import type { Logger } from 'pino';
-import { createApp, createServices, type AppDeps } from '../src/app.js';
-import { AuditTrail } from '../src/auth/audit-trail.js';
+import type { AppDeps } from '../src/app.js';
 import {
   generateClientKeys,
   registration,
@@ -18,18 +15,18 @@ import {
 import type { ClientRegistration } from '../src/auth/clients.js';
 import { KeyRing } from '../src/auth/key-ring.js';
 import { TokenService } from '../src/auth/token-service.js';
+import { compose } from '../src/compose.js';
 import { createLogger } from '../src/logging.js';
-import { ensurePractice } from '../src/referral/practice.js';
 import type { FhirStore } from '../src/store/fhir-store.js';
-import { openStore } from '../src/store/open-store.js';
 import { ResourceValidator } from '../src/validation/resource-validator.js';
+import { benchConfig } from './support/config.js';
 import { runLoad, type LoadFigures } from './support/load.js';
 import { envNumber, environment, fixed, printTable, saveResults } from './support/report.js';
 
 /**
  * Authenticated referral intake against the same intake with authentication off, in one run, in
- * process: two apps composed as src/main.ts composes them (both with the AuditTrail, which
- * main.ts installs whether or not AUTH is on), each on its own temp SQLite file. Every request is
+ * process: two apps composed by src/compose.ts as src/main.ts runs them (both with the AuditTrail,
+ * which is on whether or not AUTH is), each on its own temp SQLite file. Every request is
  * POST /fhir/ServiceRequest with a unique referral identifier (a new intake each time: validation,
  * EpisodeOfCare and Task in the same transaction).
  *
@@ -53,11 +50,8 @@ const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 2);
 const CONNECTIONS = envNumber('BENCH_CONNECTIONS', 10);
 const ROUNDS = envNumber('BENCH_ROUNDS', 3);
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
-const HOST = '127.0.0.1';
 const PUBLIC_ORIGIN = 'https://referrals.bench.example';
-const BODY_LIMIT = 5 * 1024 * 1024;
 const HEADERS = { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' };
-const PRACTICE = { reference: 'Organization/practice' };
 /** Stands for the per-request counter in the serialised referral. */
 const SEQ = '__SEQ__';
 
@@ -83,25 +77,6 @@ function fixture<T>(file: string): T {
   return JSON.parse(readFileSync(join(FIXTURES, file), 'utf8')) as T;
 }
 
-async function listen(app: Express, store: FhirStore): Promise<RunningApp> {
-  const server: Server = createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, HOST, resolve);
-  });
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  let seq = 0;
-  return { url: `http://${HOST}:${port}`, store, next: () => seq++ };
-}
-
 async function startApp(
   dir: string,
   name: string,
@@ -109,25 +84,17 @@ async function startApp(
   logger: Logger,
   security?: AppDeps['security'],
 ): Promise<RunningApp> {
-  const store = await openStore(`sqlite:${join(dir, `${name}.sqlite`)}`);
-  cleanups.push(() => store.close());
-  const practice = await ensurePractice(store, createServices({ validator, practice: PRACTICE }), {
-    organizationId: 'practice',
-    name: 'Riverside Physical Therapy',
-  });
-  const audit = new AuditTrail(store, logger);
-  cleanups.push(() => audit.flush());
-  const app = createApp({
-    store,
+  // As in production, the AuditTrail is on whether or not security is.
+  const service = await compose(benchConfig({ DATABASE_URL: `sqlite:${join(dir, `${name}.sqlite`)}` }), {
     validator,
-    practice,
     logger,
-    bodyLimitBytes: BODY_LIMIT,
-    version: 'bench',
     security,
-    audit,
+    version: 'bench',
   });
-  return listen(app, store);
+  cleanups.push(() => service.close());
+  const { origin } = await service.start();
+  let seq = 0;
+  return { url: origin, store: service.store, next: () => seq++ };
 }
 
 async function token(target: RunningApp, clientId: string, keys: ClientKeyPair): Promise<string> {

@@ -1,19 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Communication, Subscription } from '@medplum/fhirtypes';
-import { createApp, createServices } from '../src/app.js';
-import { DeliveryWorker } from '../src/delivery/delivery-worker.js';
+import { compose } from '../src/compose.js';
+import type { DeliveryWorker } from '../src/delivery/delivery-worker.js';
 import { loadFhirDefinitions } from '../src/fhir/definitions.js';
-import { createLogger } from '../src/logging.js';
-import { ensurePractice } from '../src/referral/practice.js';
-import { openStore } from '../src/store/open-store.js';
 import { ResourceValidator } from '../src/validation/resource-validator.js';
 import type { ReceivedNotification } from './mock-receiver.js';
+import { benchConfig } from './support/config.js';
 import { ROOT } from './support/processes.js';
 import { envNumber, environment, fixed, printTable, saveResults } from './support/report.js';
 
@@ -71,47 +67,18 @@ interface Service {
 }
 
 async function startService(dir: string, name: string, validator: ResourceValidator): Promise<Service> {
-  const store = await openStore(`sqlite:${join(dir, `${name}.sqlite`)}`);
-  const logger = createLogger(process.env.BENCH_LOG_LEVEL ?? 'warn');
-  const practice = await ensurePractice(
-    store,
-    createServices({ validator, practice: { reference: 'Organization/practice' } }),
-    { organizationId: 'practice', name: 'Riverside Physical Therapy' },
-  );
-  const late: { worker?: DeliveryWorker } = {};
-  const app = createApp({
-    store,
+  // The worker with the production defaults (DELIVERY_* unset), created but not started.
+  const composed = await compose(benchConfig({ DATABASE_URL: `sqlite:${join(dir, `${name}.sqlite`)}` }), {
     validator,
-    practice,
-    logger,
-    onNotificationsQueued: () => late.worker?.wake(),
-    bodyLimitBytes: 5 * 1024 * 1024,
+    audit: false,
     version: 'bench',
+    worker: { baseUrl: (at) => at.fhirBase },
   });
-  const server: Server = createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, HOST, resolve);
-  });
-  const fhirBase = `http://${HOST}:${(server.address() as AddressInfo).port}/fhir`;
-  const w = new DeliveryWorker({
-    store,
-    logger,
-    baseUrl: fhirBase,
-    practice: { reference: 'Organization/practice' },
-  });
-  late.worker = w;
+  const { fhirBase } = await composed.start();
   const service: Service = {
     fhirBase,
-    worker: w,
-    close: async () => {
-      await w.stop();
-      await new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      });
-      await store.close();
-    },
+    worker: composed.worker as DeliveryWorker,
+    close: () => composed.close(),
   };
   cleanups.push(() => service.close());
   return service;

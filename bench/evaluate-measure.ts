@@ -1,17 +1,15 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeDataset } from '../scripts/generate-analytics-dataset.js';
-import { createApp } from '../src/app.js';
 import { loadAnalyticsDataset } from '../src/analytics/loader.js';
 import { parsePeriod } from '../src/analytics/period.js';
+import { compose } from '../src/compose.js';
 import { loadFhirDefinitions } from '../src/fhir/definitions.js';
-import { createLogger } from '../src/logging.js';
 import type { FhirStore } from '../src/store/fhir-store.js';
 import { openStore } from '../src/store/open-store.js';
 import { ResourceValidator } from '../src/validation/resource-validator.js';
+import { benchConfig } from './support/config.js';
 import { percentile } from './support/load.js';
 import { envNumber, environment, fixed, printTable, saveResults } from './support/report.js';
 
@@ -66,18 +64,17 @@ interface Figures {
 
 const validator = new ResourceValidator();
 
-async function listen(store: FhirStore): Promise<{ origin: string; server: Server }> {
-  const app = createApp({
+/** A fresh app (nothing loaded) on the generated store, composed as production is, listening. */
+async function listen(store: FhirStore): Promise<{ origin: string; close(): Promise<void> }> {
+  // The store is the caller's: the service's close() leaves it open for the next fresh app.
+  const service = await compose(benchConfig({ LOG_LEVEL: 'silent', BODY_LIMIT_BYTES: String(1024 * 1024) }), {
     store,
     validator,
-    practice: { reference: 'Organization/practice', display: 'Riverside Physical Therapy' },
-    logger: createLogger('silent'),
-    bodyLimitBytes: 1024 * 1024,
+    audit: false,
     version: 'bench',
   });
-  const server = createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+  const { origin } = await service.start();
+  return { origin, close: () => service.close() };
 }
 
 async function timedGet(url: string): Promise<{ ms: number; body: string; status: number }> {
@@ -87,11 +84,6 @@ async function timedGet(url: string): Promise<{ ms: number; body: string; status
   const ms = performance.now() - started;
   if (res.status !== 200) throw new Error(`${url}: ${res.status} ${body.slice(0, 300)}`);
   return { ms, body, status: res.status };
-}
-
-async function close(server: Server): Promise<void> {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
 async function measure(size: number, dir: string): Promise<Figures> {
@@ -124,7 +116,8 @@ async function measure(size: number, dir: string): Promise<Figures> {
       ).map(([k, v]) => [k, Math.round(v)]),
     );
     // Cold over HTTP: a fresh app, nothing loaded.
-    let { origin, server } = await listen(store);
+    let app = await listen(store);
+    let origin = app.origin;
     const cold = await timedGet(`${origin}/fhir/Measure/pt-referral-conversion/$evaluate-measure?${q}`);
     const referrals = JSON.parse(cold.body).group[0].population[0].count as number;
     const warm: number[] = [];
@@ -141,12 +134,13 @@ async function measure(size: number, dir: string): Promise<Figures> {
     const dashboardWarm: number[] = [];
     for (let round = 0; round < SAMPLES; round++)
       dashboardWarm.push((await timedGet(`${origin}/dashboard?${q}`)).ms);
-    await close(server);
+    await app.close();
     let dashboardColdMs = NaN;
     if (size <= DASHBOARD_COLD_MAX) {
-      ({ origin, server } = await listen(store));
+      app = await listen(store);
+      origin = app.origin;
       dashboardColdMs = (await timedGet(`${origin}/dashboard?${q}`)).ms;
-      await close(server);
+      await app.close();
     }
     const memory = process.memoryUsage();
     warm.sort((a, b) => a - b);

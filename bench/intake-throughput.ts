@@ -7,17 +7,18 @@ import type { Request } from 'autocannon';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
-import { createApp, createServices } from '../src/app.js';
+import { compose } from '../src/compose.js';
 import { errorHandler } from '../src/http/error-handler.js';
 import { fhirRoutes } from '../src/http/fhir-routes.js';
 import { readFhirBody } from '../src/http/read-body.js';
 import { requestLog } from '../src/http/request-log.js';
 import { createLogger } from '../src/logging.js';
-import { ensurePractice } from '../src/referral/practice.js';
+import { WriteHandlers } from '../src/rest/unit-of-work.js';
 import type { RestServices } from '../src/rest/write-context.js';
 import type { FhirStore } from '../src/store/fhir-store.js';
 import { openStore } from '../src/store/open-store.js';
 import { ResourceValidator } from '../src/validation/resource-validator.js';
+import { benchConfig } from './support/config.js';
 import { runLoad, type LoadFigures } from './support/load.js';
 import { envNumber, environment, fixed, printTable, saveResults } from './support/report.js';
 
@@ -44,7 +45,6 @@ const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
 const HOST = '127.0.0.1';
 const BODY_LIMIT = 5 * 1024 * 1024;
 const HEADERS = { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' };
-const PRACTICE = { reference: 'Organization/practice' };
 /** Stands for the per-request counter in a serialised body; replaced with a plain string replace. */
 const TOKEN = '__SEQ__';
 
@@ -98,17 +98,20 @@ async function openTempStore(dir: string, name: string): Promise<FhirStore> {
 }
 
 /**
- * The service as test/support/test-app.ts builds it (createApp without security or audit, which
- * src/main.ts adds in production), on its own SQLite file.
+ * The service as test/support/test-app.ts builds it (src/compose.ts without security or audit,
+ * which src/main.ts has in production), on its own SQLite file.
  */
 async function startService(dir: string, validator: ResourceValidator, logger: Logger): Promise<RunningApp> {
-  const store = await openTempStore(dir, 'service');
-  const practice = await ensurePractice(store, createServices({ validator, practice: PRACTICE }), {
-    organizationId: 'practice',
-    name: 'Riverside Physical Therapy',
+  const service = await compose(benchConfig({ DATABASE_URL: `sqlite:${join(dir, 'service.sqlite')}` }), {
+    validator,
+    logger,
+    audit: false,
+    version: 'bench',
   });
-  const app = createApp({ store, validator, practice, logger, bodyLimitBytes: BODY_LIMIT, version: 'bench' });
-  return listen(app);
+  cleanups.push(() => service.close());
+  const { origin } = await service.start();
+  let seq = 0;
+  return { url: origin, next: () => seq++ };
 }
 
 /**
@@ -129,7 +132,7 @@ async function startPlain(dir: string, validator: ResourceValidator, logger: Log
   const services: RestServices = {
     // ResourceValidator is a class with private fields, so a structural stand-in needs the cast.
     validator: acceptAll as unknown as ResourceValidator,
-    hooks: [],
+    handlers: new WriteHandlers([]),
     now: () => new Date().toISOString(),
   };
   const app = express();

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, Resource, Task } from '@medplum/fhirtypes';
 import type { Response } from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DeliveryWorker } from '../../src/delivery/delivery-worker.js';
 import { createLogger } from '../../src/logging.js';
 import { expectOutcome, patient, referralServiceRequest } from '../http/http-helpers.js';
 import { FAST_RETRY, progressCommunication, topicSubscription } from '../support/delivery-app.js';
@@ -425,11 +424,9 @@ describe('notifications', () => {
       side.communications.push(`Communication/${stored.id}`);
       side.everything.push(`Communication/${stored.id}`);
     }
-    const worker = new DeliveryWorker({
-      store: t.store,
+    const worker = t.service.createWorker({
       logger: createLogger('silent'),
       baseUrl: `${PUBLIC_ORIGIN}/fhir`,
-      practice: { reference: 'Organization/practice' },
       retry: FAST_RETRY,
       timeoutMs: 2_000,
     });

@@ -1,21 +1,17 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import type { Communication, Subscription } from '@medplum/fhirtypes';
-import { createApp, createServices } from '../../src/app.js';
-import { DeliveryWorker } from '../../src/delivery/delivery-worker.js';
+import { compose } from '../../src/compose.js';
+import type { DeliveryWorker } from '../../src/delivery/delivery-worker.js';
 import type { RetryPolicy } from '../../src/delivery/retry-policy.js';
-import { createLogger } from '../../src/logging.js';
-import { ensurePractice } from '../../src/referral/practice.js';
 import type { FhirStore } from '../../src/store/fhir-store.js';
-import { openStore } from '../../src/store/open-store.js';
 import { FHIR_JSON, sharedValidator } from './test-app.js';
+import { captureLogs, testConfig } from './test-config.js';
 
 /**
- * The app composed as src/main.ts composes it — the delivery worker woken after every commit that
- * queued notifications — listening on an ephemeral port of 127.0.0.1. `listenTestApp` builds the
- * app without `onNotificationsQueued`, so a worker next to it would only ever poll; this helper
- * keeps the wake-up path under test. The worker is created but not started: tests start it.
+ * The app composed as src/main.ts composes it (src/compose.ts) — the delivery worker woken after
+ * every commit that queued notifications — listening on an ephemeral port of 127.0.0.1. The
+ * worker is created but not started: tests start it.
  */
 export interface DeliveryApp {
   store: FhirStore;
@@ -24,7 +20,7 @@ export interface DeliveryApp {
   fhirBase: string;
   server: Server;
   logs: Record<string, unknown>[];
-  /** Stops the worker, then the server, then the store. */
+  /** Stops the server, the worker, then the store. */
   close(): Promise<void>;
 }
 
@@ -40,71 +36,31 @@ export async function listenDeliveryApp(
     logLevel?: string;
   } = {},
 ): Promise<DeliveryApp> {
-  const store = await openStore(options.databaseUrl ?? 'sqlite::memory:');
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split('\n')) {
-        if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
-      }
-      done();
+  const { logs, sink } = captureLogs();
+  const service = await compose(
+    testConfig({ DATABASE_URL: options.databaseUrl, LOG_LEVEL: options.logLevel ?? 'warn' }),
+    {
+      logSink: sink,
+      validator: sharedValidator(),
+      audit: false,
+      version: 'test',
+      worker: {
+        baseUrl: (at) => at.fhirBase,
+        timeoutMs: options.timeoutMs ?? 2_000,
+        retry: options.retry ?? FAST_RETRY,
+        pollMs: options.pollMs,
+      },
     },
-  });
-  const logger = createLogger(options.logLevel ?? 'warn', sink);
-  const validator = sharedValidator();
-  const practice = await ensurePractice(
-    store,
-    createServices({ validator, practice: { reference: 'Organization/practice' } }),
-    { organizationId: 'practice', name: 'Riverside Physical Therapy' },
   );
-  // The worker needs the port, which needs the app, which wakes the worker: filled in below.
-  const late: { worker?: DeliveryWorker } = {};
-  const app = createApp({
-    store,
-    validator,
-    practice,
-    logger,
-    onNotificationsQueued: () => late.worker?.wake(),
-    bodyLimitBytes: 1024 * 1024,
-    version: 'test',
-  });
-  const server = createServer(app);
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
-  const fhirBase = `${origin}/fhir`;
-  const w = new DeliveryWorker({
-    store,
-    logger,
-    baseUrl: fhirBase,
-    practice: { reference: practice.reference as string },
-    timeoutMs: options.timeoutMs ?? 2_000,
-    retry: options.retry ?? FAST_RETRY,
-    pollMs: options.pollMs,
-  });
-  late.worker = w;
+  const { server, origin, fhirBase } = await service.start();
   return {
-    store,
-    worker: w,
+    store: service.store,
+    worker: service.worker as DeliveryWorker,
     origin,
     fhirBase,
     server,
     logs,
-    close: async () => {
-      await w.stop();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await store.close();
-    },
+    close: () => service.close(),
   };
 }
 

@@ -1,5 +1,4 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { startTestApp, type TestApp } from './test-app.js';
 
 export interface ListeningApp extends TestApp {
@@ -17,28 +16,6 @@ export interface ListeningApp extends TestApp {
  */
 export async function listenTestApp(options: Parameters<typeof startTestApp>[0] = {}): Promise<ListeningApp> {
   const t = await startTestApp(options);
-  const server = createServer(t.app);
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
-  return {
-    ...t,
-    server,
-    origin,
-    fhirBase: `${origin}/fhir`,
-    close: async () => {
-      await new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      });
-      await t.close();
-    },
-  };
+  const { server, origin, fhirBase } = await t.service.start();
+  return { ...t, server, origin, fhirBase };
 }

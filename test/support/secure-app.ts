@@ -1,10 +1,7 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
+import type { Server } from 'node:http';
 import type { Express } from 'express';
 import request, { type Response } from 'supertest';
-import { createApp, createServices } from '../../src/app.js';
-import { AuditTrail } from '../../src/auth/audit-trail.js';
+import type { AuditTrail } from '../../src/auth/audit-trail.js';
 import {
   generateClientKeys,
   registration,
@@ -15,14 +12,13 @@ import {
 import type { ClientRegistration, Role } from '../../src/auth/clients.js';
 import { KeyRing } from '../../src/auth/key-ring.js';
 import { TokenService } from '../../src/auth/token-service.js';
-import { createLogger } from '../../src/logging.js';
-import { ensurePractice } from '../../src/referral/practice.js';
+import { compose, type Composition } from '../../src/compose.js';
 import type { FhirStore } from '../../src/store/fhir-store.js';
-import { openStore } from '../../src/store/open-store.js';
 import { FHIR_JSON, sharedValidator } from './test-app.js';
+import { captureLogs, testConfig } from './test-config.js';
 
 /**
- * The app with security on, composed as src/main.ts composes it (setUpSecurity): a real KeyRing,
+ * The app with security on, composed by src/compose.ts as src/main.ts composes it: a real KeyRing,
  * a real TokenService over a registry of real ES384 client keys, the AuditTrail, and a logger
  * whose every line (all levels) is captured for the log-canary checks. No mocks: tokens are got
  * through POST /auth/token with signed client assertions, exactly as a backend service does.
@@ -80,6 +76,8 @@ export interface SecureApp {
   keys: KeyRing;
   tokens: TokenService;
   audit: AuditTrail;
+  /** The composed service (src/compose.ts) the app belongs to. */
+  service: Composition;
   /** The registry the TokenService reads: `register()` adds to it. */
   clients: Map<string, ClientRegistration>;
   /** Private and public keys of every registered client, by client id. */
@@ -118,23 +116,7 @@ export interface SecureAppOptions {
 }
 
 export async function startSecureApp(options: SecureAppOptions = {}): Promise<SecureApp> {
-  const store = await openStore(options.databaseUrl ?? 'sqlite::memory:');
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split('\n')) {
-        if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
-      }
-      done();
-    },
-  });
-  const logger = createLogger('trace', sink);
-  const validator = sharedValidator();
-  const practice = await ensurePractice(
-    store,
-    createServices({ validator, practice: { reference: 'Organization/practice' } }),
-    { organizationId: 'practice', name: 'Riverside Physical Therapy' },
-  );
+  const { logs, sink } = captureLogs();
   const clients = new Map<string, ClientRegistration>();
   const clientKeys = new Map<string, ClientKeyPair>();
   const register = async (id: string, role: Role, scope: string, actsFor: string[] = []) => {
@@ -155,17 +137,22 @@ export async function startSecureApp(options: SecureAppOptions = {}): Promise<Se
     tokenTtlSeconds: options.tokenTtlSeconds ?? 300,
     now: () => Date.now() + clock.offsetMs,
   });
-  const audit = new AuditTrail(store, logger, options.auditDelayMs ?? 100);
-  const app = createApp({
-    store,
-    validator,
-    practice,
-    logger,
-    bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
-    version: 'test',
-    security: { tokens, rateLimitPerMinute: options.rateLimitPerMinute ?? 1_000_000, publicOrigin },
-    audit,
-  });
+  const service = await compose(
+    testConfig({
+      DATABASE_URL: options.databaseUrl,
+      LOG_LEVEL: 'trace',
+      BODY_LIMIT_BYTES: options.bodyLimitBytes === undefined ? undefined : String(options.bodyLimitBytes),
+    }),
+    {
+      logSink: sink,
+      validator: sharedValidator(),
+      version: 'test',
+      security: { tokens, rateLimitPerMinute: options.rateLimitPerMinute ?? 1_000_000, publicOrigin },
+      audit: { delayMs: options.auditDelayMs ?? 100 },
+    },
+  );
+  const { app, store } = service;
+  const audit = service.audit as AuditTrail;
   // Where requests go (the app, or once listening its origin) and the token URL assertions name.
   const conn: { target: Express | string; tokenUrl: string } = {
     target: app,
@@ -210,6 +197,7 @@ export async function startSecureApp(options: SecureAppOptions = {}): Promise<Se
     keys,
     tokens,
     audit,
+    service,
     clients,
     clientKeys,
     get tokenUrl() {
@@ -227,10 +215,7 @@ export async function startSecureApp(options: SecureAppOptions = {}): Promise<Se
       conn.target = origin;
       if (!publicOrigin) conn.tokenUrl = `${origin}/auth/token`;
     },
-    close: async () => {
-      await audit.flush();
-      await store.close();
-    },
+    close: () => service.close(),
   };
 }
 
@@ -243,30 +228,9 @@ export interface ListeningSecureApp extends SecureApp {
 /** The secure app listening on an ephemeral port of 127.0.0.1, for real HTTP clients. */
 export async function listenSecureApp(options: SecureAppOptions = {}): Promise<ListeningSecureApp> {
   const t = await startSecureApp(options);
-  const server = createServer(t.app);
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { server, origin, fhirBase } = await t.service.start();
   t.listening(origin);
-  return {
-    ...t,
-    server,
-    origin,
-    fhirBase: `${origin}/fhir`,
-    close: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await t.close();
-    },
-  };
+  return { ...t, server, origin, fhirBase };
 }
 
 /** The `details.coding[0].code` of an OperationOutcome answer (the service's stable error code). */
