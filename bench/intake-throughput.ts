@@ -1,22 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bundle, Resource, ServiceRequest } from '@medplum/fhirtypes';
 import type { Request } from 'autocannon';
-import express, { type Express } from 'express';
-import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { compose } from '../src/compose.js';
-import { errorHandler } from '../src/http/error-handler.js';
-import { fhirRoutes } from '../src/http/fhir-routes.js';
-import { readFhirBody } from '../src/http/read-body.js';
-import { requestLog } from '../src/http/request-log.js';
 import { createLogger } from '../src/logging.js';
-import { WriteHandlers } from '../src/rest/unit-of-work.js';
-import type { RestServices } from '../src/rest/write-context.js';
-import type { FhirStore } from '../src/store/fhir-store.js';
-import { openStore } from '../src/store/open-store.js';
 import { ResourceValidator } from '../src/validation/resource-validator.js';
 import { benchConfig } from './support/config.js';
 import { runLoad, type LoadFigures } from './support/load.js';
@@ -42,8 +31,6 @@ const CONNECTIONS = envNumber('BENCH_CONNECTIONS', 10);
 const ROUNDS = envNumber('BENCH_ROUNDS', 3);
 const BUNDLE_NAME = process.env.BENCH_BUNDLE ?? 'knee-osteoarthritis';
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
-const HOST = '127.0.0.1';
-const BODY_LIMIT = 5 * 1024 * 1024;
 const HEADERS = { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' };
 /** Stands for the per-request counter in a serialised body; replaced with a plain string replace. */
 const TOKEN = '__SEQ__';
@@ -71,32 +58,6 @@ function fixture<T>(file: string): T {
   return JSON.parse(readFileSync(join(FIXTURES, file), 'utf8')) as T;
 }
 
-async function listen(app: Express): Promise<RunningApp> {
-  const server: Server = createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, HOST, resolve);
-  });
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        // autocannon leaves keep-alive sockets open; without this close() would wait for them.
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  let seq = 0;
-  return { url: `http://${HOST}:${port}`, next: () => seq++ };
-}
-
-async function openTempStore(dir: string, name: string): Promise<FhirStore> {
-  const store = await openStore(`sqlite:${join(dir, `${name}.sqlite`)}`);
-  cleanups.push(() => store.close());
-  return store;
-}
-
 /**
  * The service as test/support/test-app.ts builds it (src/compose.ts without security or audit,
  * which src/main.ts has in production), on its own SQLite file.
@@ -115,42 +76,28 @@ async function startService(dir: string, validator: ResourceValidator, logger: L
 }
 
 /**
- * The baseline: the same middleware and FHIR routes as createApp, but with services that have no
- * write hooks (referral workflow, subscriptions) and a validator that accepts everything, so a
- * ServiceRequest is stored as a plain FHIR create. createApp always installs the hooks, hence the
- * assembly here; keep it in step with src/app.ts. Left out: /healthz, /readyz, the 404 fallback
- * (not on the measured path), createApp's private acceptJsonOnly check (two regex tests on the
- * Accept header: microseconds against milliseconds), and security/audit, off here as in startService.
+ * The baseline: the same composition, with no domain modules on the write path (no referral
+ * workflow, no subscriptions) and a validator that accepts everything, so a ServiceRequest is
+ * stored as a plain FHIR create.
  */
 async function startPlain(dir: string, validator: ResourceValidator, logger: Logger): Promise<RunningApp> {
-  const store = await openTempStore(dir, 'plain');
   const acceptAll: Pick<ResourceValidator, 'validate' | 'assertValid' | 'knowsProfile'> = {
     validate: () => ({ issues: [] }),
     assertValid: () => {},
     knowsProfile: (url) => validator.knowsProfile(url),
   };
-  const services: RestServices = {
+  const service = await compose(benchConfig({ DATABASE_URL: `sqlite:${join(dir, 'plain.sqlite')}` }), {
     // ResourceValidator is a class with private fields, so a structural stand-in needs the cast.
     validator: acceptAll as unknown as ResourceValidator,
-    handlers: new WriteHandlers([]),
-    now: () => new Date().toISOString(),
-  };
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('trust proxy', false);
-  app.use(helmet());
-  app.use(requestLog(logger));
-  app.use('/fhir', readFhirBody(BODY_LIMIT));
-  app.use(
-    '/fhir',
-    fhirRoutes({
-      store,
-      services,
-      server: { name: 'pt-referral-fhir', version: 'bench', startedAt: new Date().toISOString() },
-    }),
-  );
-  app.use(errorHandler(logger));
-  return listen(app);
+    logger,
+    audit: false,
+    version: 'bench',
+    modules: { replace: [] },
+  });
+  cleanups.push(() => service.close());
+  const { origin } = await service.start();
+  let seq = 0;
+  return { url: origin, next: () => seq++ };
 }
 
 async function put(target: RunningApp, resource: Resource): Promise<void> {

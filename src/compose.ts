@@ -19,7 +19,7 @@ import type { FhirStore } from './store/fhir-store.js';
 import { openStore } from './store/open-store.js';
 import { createServices } from './services.js';
 import { scopedStore } from './auth/scoped-store.js';
-import { serverWriter } from './rest/unit-of-work.js';
+import { serverWriter, type WriteModule } from './rest/unit-of-work.js';
 import { ResourceValidator } from './validation/resource-validator.js';
 
 /**
@@ -80,6 +80,11 @@ export interface ComposeOverrides {
   /** The AuditTrail: on by default (as in production); `false` for none; `delayMs` its batching. */
   audit?: boolean | { delayMs?: number };
   worker?: WorkerOverrides;
+  /**
+   * The write path's modules: `replace` swaps the domain modules (the intake benchmark's plain
+   * FHIR baseline has none); `extra` adds modules after them (tests observe writes with them).
+   */
+  modules?: { replace?: readonly WriteModule[]; extra?: readonly WriteModule[] };
 }
 
 export interface StartOptions {
@@ -145,6 +150,8 @@ export async function compose(config: Config, overrides: ComposeOverrides = {}):
       now: overrides.now,
       onNotificationsQueued: () => worker?.wake(),
       progressReportEveryVisits: config.progressReportEveryVisits,
+      modules: overrides.modules?.replace,
+      extraModules: overrides.modules?.extra,
     });
     const writer = serverWriter(scopedStore(store, undefined), services);
     const practice = await ensurePractice(store, services, {

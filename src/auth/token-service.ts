@@ -9,9 +9,9 @@ import {
   SignJWT,
   type JWTVerifyGetKey,
 } from 'jose';
-import type { ClientRegistration, Role } from './clients.js';
+import type { ClientRegistration } from './clients.js';
 import type { KeyRing } from './key-ring.js';
-import { grantScopes, parseScopes, type Scope } from './scopes.js';
+import { grantScopes, parseScopes } from './scopes.js';
 
 /**
  * SMART Backend Services (https://hl7.org/fhir/smart-app-launch/backend-services.html): a client
