@@ -171,7 +171,7 @@ describe('the one write path', () => {
     const communication: Communication = {
       resourceType: 'Communication',
       status: 'completed',
-      subject: referral.subject,
+      subject: referral.subject as Communication['subject'],
       sender: { reference: 'Organization/practice' },
       recipient: [referral.requester as NonNullable<ServiceRequest['requester']>],
       payload: [{ contentString: 'Seen today; doing well.' }],
