@@ -46,7 +46,9 @@ export function scopedStore(store: FhirStore, auth: AuthContext | undefined): Sc
       // The server's own work inside a client's request (an episode, a Task, a progress update
       // composed from what the practice recorded) needs every resource, still labelled.
       const server = scopedTransaction(tx, undefined, undefined);
-      const client = restricted ? scopedTransaction(tx, auth, restricted) : scopedTransaction(tx, auth, undefined);
+      const client = restricted
+        ? scopedTransaction(tx, auth, restricted)
+        : scopedTransaction(tx, auth, undefined);
       return work({ client, server, restricted: restricted !== undefined });
     });
   return {

@@ -6,6 +6,10 @@ import { subscriptionOwnership } from './subscription-ownership.js';
 /** Delivery's part of the write path: Subscriptions checked and activated, Communications announced. */
 export function deliveryModule(options: { onNotificationsQueued?: () => void } = {}): WriteModule {
   return {
-    handlers: [subscriptionOwnership, subscriptionLifecycle, announceCommunication(options.onNotificationsQueued)],
+    handlers: [
+      subscriptionOwnership,
+      subscriptionLifecycle,
+      announceCommunication(options.onNotificationsQueued),
+    ],
   };
 }

@@ -29,7 +29,8 @@ export const abortDecision: WriteHandler = {
       throw fhirError('business-rule', `Task/${target} is not a referral Task`, 'Task.focus');
     }
     const allowed =
-      referralTask.status !== 'cancelled' && isAllowedTransition(referralTask.status, 'cancelled', 'referrer');
+      referralTask.status !== 'cancelled' &&
+      isAllowedTransition(referralTask.status, 'cancelled', 'referrer');
     return { ...task, status: allowed ? 'completed' : 'rejected', lastModified: uow.now() } as Task;
   },
 };
@@ -72,14 +73,20 @@ export const referralWithdrawn: WriteHandler = {
     const before = previous.resource as ServiceRequest | undefined;
     // A deleted referral leaves no live work behind.
     const referral =
-      change.action === 'delete' ? ({ ...before, status: 'revoked' } as ServiceRequest) : (change.resource as ServiceRequest);
+      change.action === 'delete'
+        ? ({ ...before, status: 'revoked' } as ServiceRequest)
+        : (change.resource as ServiceRequest);
     if (change.action !== 'delete' && before?.status === referral.status) return;
     if (referral.status !== 'revoked' && referral.status !== 'entered-in-error') return;
     await cancelReferralTask(uow, referral, previous);
   },
 };
 
-async function cancelReferralTask(uow: UnitOfWork, referral: ServiceRequest, previous: StoredVersion): Promise<void> {
+async function cancelReferralTask(
+  uow: UnitOfWork,
+  referral: ServiceRequest,
+  previous: StoredVersion,
+): Promise<void> {
   const task = await referralTaskFor(uow, `ServiceRequest/${referral.id}`);
   if (task && isAllowedTransition(task.status, 'cancelled', 'referrer') && task.status !== 'cancelled') {
     await moveReferralTask(uow, task, 'cancelled', 'cancelled');

@@ -54,7 +54,9 @@ export function referralIntake(defaultPractice: Reference<Organization>): WriteH
     origins: ['client'],
     run(uow, change) {
       const written = change.written as StoredVersion;
-      uow.defer('before-commit', () => completeIntake(uow, written, defaultPractice), { order: INTAKE_ORDER });
+      uow.defer('before-commit', () => completeIntake(uow, written, defaultPractice), {
+        order: INTAKE_ORDER,
+      });
     },
   };
 }

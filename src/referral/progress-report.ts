@@ -18,7 +18,10 @@ export async function requestProgressReport(uow: UnitOfWork, episodeId: string):
     sourceVersion: uow.now(),
   });
   if (!communication) {
-    throw fhirError('business-rule', 'The referrer does not receive progress reports, or the episode is incomplete');
+    throw fhirError(
+      'business-rule',
+      'The referrer does not receive progress reports, or the episode is incomplete',
+    );
   }
   return communication;
 }

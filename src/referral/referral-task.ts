@@ -18,7 +18,12 @@ export function isAbortTask(task: Task): boolean {
 }
 
 export async function referralTaskFor(uow: UnitOfWork, serviceRequest: string): Promise<Task | undefined> {
-  const tasks = await findAll<Task>(uow, 'Task', `focus=${serviceRequest}&code=${TASK_CODE_SYSTEM}|fulfill`, 2);
+  const tasks = await findAll<Task>(
+    uow,
+    'Task',
+    `focus=${serviceRequest}&code=${TASK_CODE_SYSTEM}|fulfill`,
+    2,
+  );
   return tasks[0];
 }
 

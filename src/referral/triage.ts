@@ -22,7 +22,11 @@ export const triage: WriteHandler = {
     const task = change.resource as Task;
     if (!before || !isReferralTask(before)) return undefined;
     if (task.focus?.reference !== before.focus?.reference) {
-      throw fhirError('business-rule', 'The referral Task cannot be moved to another ServiceRequest', 'Task.focus');
+      throw fhirError(
+        'business-rule',
+        'The referral Task cannot be moved to another ServiceRequest',
+        'Task.focus',
+      );
     }
     const actor = actorOf(uow);
     if (!isAllowedTransition(before.status, task.status, actor)) {
@@ -34,7 +38,11 @@ export const triage: WriteHandler = {
       );
     }
     if (task.status === 'rejected' && !task.statusReason?.coding?.length) {
-      throw fhirError('business-rule', 'Declining a referral needs a coded statusReason', 'Task.statusReason');
+      throw fhirError(
+        'business-rule',
+        'Declining a referral needs a coded statusReason',
+        'Task.statusReason',
+      );
     }
     if (task.status === before.status) return undefined;
     const keepsClientStatus =

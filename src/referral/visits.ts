@@ -59,7 +59,8 @@ async function followAppointment(uow: UnitOfWork, appointment: Appointment): Pro
     );
   }
   // In progress means the first visit took place: a later no-show does not make the next booking the first.
-  const firstVisitPending = task.status !== 'in-progress' && BEFORE_FIRST_VISIT.includes(businessStatusOf(task));
+  const firstVisitPending =
+    task.status !== 'in-progress' && BEFORE_FIRST_VISIT.includes(businessStatusOf(task));
   const source = { reference: `Appointment/${appointment.id}` };
   if (['fulfilled', 'arrived', 'checked-in'].includes(appointment.status) && firstVisitPending) {
     await moveReferralTask(uow, task, 'in-progress', 'first-visit-attended');
@@ -94,7 +95,9 @@ async function followEncounter(uow: UnitOfWork, encounter: Encounter, everyNVisi
   }
   if (encounter.status !== 'finished') return;
   const source = { reference: `Encounter/${encounter.id}` };
-  const type = encounter.type?.flatMap((t) => t.coding ?? []).find((c) => c.system === ENCOUNTER_TYPE_SYSTEM)?.code;
+  const type = encounter.type
+    ?.flatMap((t) => t.coding ?? [])
+    .find((c) => c.system === ENCOUNTER_TYPE_SYSTEM)?.code;
   if (type === 'initial-evaluation' || type === 're-evaluation') {
     if (type === 'initial-evaluation') await moveReferralTask(uow, task, task.status, 'evaluation-done');
     tell(uow, referral, { code: type, source, encounter: source });
@@ -104,7 +107,9 @@ async function followEncounter(uow: UnitOfWork, encounter: Encounter, everyNVisi
     }
     tell(uow, referral, { code: 'discharge', source, encounter: source });
   } else {
-    const attended = (await findAll<Encounter>(uow, 'Encounter', `based-on=${referral}&status=finished`, 1000)).length;
+    const attended = (
+      await findAll<Encounter>(uow, 'Encounter', `based-on=${referral}&status=finished`, 1000)
+    ).length;
     if (isProgressReportDue(attended, everyNVisits)) {
       tell(uow, referral, { code: 'progress-report', source, encounter: source });
     }

@@ -157,41 +157,46 @@ async function processTransaction(
 ): Promise<Bundle> {
   assertNoDuplicateIdentities(entries);
   const planned = entries;
-  const results = await runUnitOfWork(store, services, async (ctx) => {
-    // A store may run this work again (PostgreSQL retries serialisation failures), so it plans on
-    // a fresh copy each time: ids and rewritten references from a rolled-back try must not leak.
-    entries = structuredClone(planned);
-    const out = new Map<number, RestResult>();
-    const run = async (entry: PlannedEntry): Promise<void> => {
-      try {
-        out.set(entry.index, await executeEntry(ctx, entry, request.baseUrl, true));
-      } catch (err) {
-        throw prefixError(err, `Bundle.entry[${entry.index}]`);
+  const results = await runUnitOfWork(
+    store,
+    services,
+    async (ctx) => {
+      // A store may run this work again (PostgreSQL retries serialisation failures), so it plans on
+      // a fresh copy each time: ids and rewritten references from a rolled-back try must not leak.
+      entries = structuredClone(planned);
+      const out = new Map<number, RestResult>();
+      const run = async (entry: PlannedEntry): Promise<void> => {
+        try {
+          out.set(entry.index, await executeEntry(ctx, entry, request.baseUrl, true));
+        } catch (err) {
+          throw prefixError(err, `Bundle.entry[${entry.index}]`);
+        }
+      };
+      const ordered = [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index);
+      // DELETEs run first, before conditional creates/updates are resolved, so those cannot match
+      // a resource this transaction deletes.
+      for (const entry of ordered.filter((e) => e.method === 'DELETE')) {
+        await run(entry);
       }
-    };
-    const ordered = [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index);
-    // DELETEs run first, before conditional creates/updates are resolved, so those cannot match
-    // a resource this transaction deletes.
-    for (const entry of ordered.filter((e) => e.method === 'DELETE')) {
-      await run(entry);
-    }
-    const referenceMap = await resolveIdentities(ctx, entries);
-    assertNoResolvedOverlap(entries, out);
-    reuseResentReferralContext(entries, referenceMap);
-    for (const entry of entries) {
-      if (entry.resource) {
-        entry.resource = rewriteReferences(
-          entry.resource,
-          referenceMap,
-          `Bundle.entry[${entry.index}].resource`,
-        );
+      const referenceMap = await resolveIdentities(ctx, entries);
+      assertNoResolvedOverlap(entries, out);
+      reuseResentReferralContext(entries, referenceMap);
+      for (const entry of entries) {
+        if (entry.resource) {
+          entry.resource = rewriteReferences(
+            entry.resource,
+            referenceMap,
+            `Bundle.entry[${entry.index}].resource`,
+          );
+        }
       }
-    }
-    for (const entry of ordered.filter((e) => e.method !== 'DELETE')) {
-      await run(entry);
-    }
-    return out;
-  }, request.auth);
+      for (const entry of ordered.filter((e) => e.method !== 'DELETE')) {
+        await run(entry);
+      }
+      return out;
+    },
+    request.auth,
+  );
   return {
     resourceType: 'Bundle',
     type: 'transaction-response',
@@ -212,18 +217,23 @@ async function processBatch(
   for (const entry of entries) {
     try {
       const original = structuredClone(entry);
-      const result = await runUnitOfWork(store, services, async (ctx) => {
-        Object.assign(entry, structuredClone(original)); // fresh on every try (see processTransaction)
-        await resolveIdentities(ctx, [entry]);
-        if (entry.resource) {
-          entry.resource = rewriteReferences(
-            entry.resource,
-            new Map(),
-            `Bundle.entry[${entry.index}].resource`,
-          );
-        }
-        return executeEntry(ctx, entry, request.baseUrl, false);
-      }, request.auth);
+      const result = await runUnitOfWork(
+        store,
+        services,
+        async (ctx) => {
+          Object.assign(entry, structuredClone(original)); // fresh on every try (see processTransaction)
+          await resolveIdentities(ctx, [entry]);
+          if (entry.resource) {
+            entry.resource = rewriteReferences(
+              entry.resource,
+              new Map(),
+              `Bundle.entry[${entry.index}].resource`,
+            );
+          }
+          return executeEntry(ctx, entry, request.baseUrl, false);
+        },
+        request.auth,
+      );
       responses.push(responseEntry(result, request));
     } catch (err) {
       if (!(err instanceof FhirError)) {
@@ -312,7 +322,8 @@ async function resolveIdentities(ctx: WriteContext, entries: PlannedEntry[]): Pr
     if (entry.method === 'POST') {
       assertResourceType(type);
       const criteria =
-        entry.ifNoneExist ?? (entry.resource ? ctx.services.handlers.identityCriteria(entry.resource) : undefined);
+        entry.ifNoneExist ??
+        (entry.resource ? ctx.services.handlers.identityCriteria(entry.resource) : undefined);
       if (criteria) {
         const matches = await findConditionalMatches(tx, type, criteria, `${where}.request.ifNoneExist`);
         if (matches.length > 1) {

@@ -87,7 +87,8 @@ export class WriteHandlers {
   for(phase: WritePhase, change: Change): WriteHandler[] {
     return (this.byPhaseAndType.get(`${phase} ${change.resourceType}`) ?? []).filter(
       (h) =>
-        (!h.actions || h.actions.includes(change.action)) && (!h.origins || h.origins.includes(change.origin)),
+        (!h.actions || h.actions.includes(change.action)) &&
+        (!h.origins || h.origins.includes(change.origin)),
     );
   }
 
@@ -218,7 +219,11 @@ export class UnitOfWork {
    * the transaction; it may write more) or once the transaction has committed (`after-commit`).
    * A `key` defers the same work once however often it is asked for.
    */
-  defer(phase: CommitPhase, run: () => Promise<void> | void, options: { order?: number; key?: string } = {}): void {
+  defer(
+    phase: CommitPhase,
+    run: () => Promise<void> | void,
+    options: { order?: number; key?: string } = {},
+  ): void {
     if (options.key !== undefined) {
       if (this.deferredKeys.has(`${phase} ${options.key}`)) return;
       this.deferredKeys.add(`${phase} ${options.key}`);
