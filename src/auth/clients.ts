@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { JSONWebKeySet } from 'jose';
+import type { Role } from '../access/client-identity.js';
 
 /**
  * Registered clients (CLIENTS_FILE): who may ask for tokens, with which keys, scopes and role.
  * `acts_for` names the Organization/Practitioner/PractitionerRole references a referrer client
  * speaks for; it decides what that client can see and create.
  */
-export type Role = 'referrer' | 'practice' | 'admin';
+export type { Role } from '../access/client-identity.js';
 
 export interface ClientRegistration {
   client_id: string;

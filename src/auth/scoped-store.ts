@@ -10,7 +10,7 @@ import type {
   WriteRequest,
 } from '../store/fhir-store.js';
 import type { TransactionViews, WriteTarget } from '../store/write-target.js';
-import type { AuthContext } from './auth-context.js';
+import type { AuthContext } from '../access/client-identity.js';
 
 /**
  * Per-referrer isolation, enforced under every interaction by wrapping the store:

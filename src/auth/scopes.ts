@@ -4,12 +4,9 @@
  * `system/ServiceRequest.write` (= cud). Query-restricted v2 scopes (`?category=...`) are not
  * supported and are not granted.
  */
-export type Permission = 'c' | 'r' | 'u' | 'd' | 's';
+import type { Permission, Scope } from '../access/client-identity.js';
 
-export interface Scope {
-  resourceType: string; // '*' for all
-  permissions: Set<Permission>;
-}
+export type { Permission, Scope };
 
 const V1: Record<string, Permission[]> = {
   read: ['r', 's'],

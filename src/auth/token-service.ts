@@ -1,4 +1,4 @@
-import type { AuthContext } from './auth-context.js';
+import type { AuthContext } from '../access/client-identity.js';
 import { randomUUID } from 'node:crypto';
 import {
   createLocalJWKSet,
@@ -39,7 +39,7 @@ export class OAuthError extends Error {
   }
 }
 
-export type { AuthContext } from './auth-context.js';
+export type { AuthContext } from '../access/client-identity.js';
 
 export interface TokenResponse {
   access_token: string;

@@ -6,7 +6,7 @@ export const PATIENT_REFERRAL = { system: SNOMED, code: '3457005', display: 'Pat
 export const TASK_CODE_SYSTEM = 'http://hl7.org/fhir/CodeSystem/task-code';
 export const BUSINESS_STATUS_SYSTEM = `${PROFILE_BASE_URL}/CodeSystem/pt-referral-business-status`;
 export const DECLINE_REASON_SYSTEM = `${PROFILE_BASE_URL}/CodeSystem/pt-referral-decline-reason`;
-export const EVENT_SYSTEM = `${PROFILE_BASE_URL}/CodeSystem/pt-referral-event`;
+export { EVENT_SYSTEM } from '../fhir/canonical-urls.js';
 
 export type BusinessStatus =
   | 'awaiting-triage'

@@ -1,6 +1,6 @@
 import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
 import { FhirError, fhirError, type IssueInput } from '../fhir/errors.js';
-import type { AuthContext } from '../auth/auth-context.js';
+import type { AuthContext } from '../access/client-identity.js';
 import { toFhirError } from '../validation/resource-validator.js';
 import { findConditionalMatches } from './conditional.js';
 import { parseEntryUrl, type EntryUrl } from './entry-url.js';

@@ -1,6 +1,6 @@
 import type { Bundle, BundleEntry, MessageHeader, Resource } from '@medplum/fhirtypes';
 import { fhirError } from '../fhir/errors.js';
-import type { AuthContext } from '../auth/auth-context.js';
+import type { AuthContext } from '../access/client-identity.js';
 import { toFhirError } from '../validation/resource-validator.js';
 import { processBundle } from './bundle-interaction.js';
 import { newId } from './resource-identity.js';

@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import type { AuthContext } from '../auth/auth-context.js';
+import type { AuthContext } from '../access/client-identity.js';
 import { fhirError } from '../fhir/errors.js';
 import type { StoreTransaction, StoredVersion } from '../store/fhir-store.js';
 import type { TransactionViews, WriteTarget } from '../store/write-target.js';
