@@ -1,6 +1,8 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import { auditRequests, type AuditTrail } from './auth/audit-trail.js';
+import { AnalyticsService } from './analytics/service.js';
+import { auditRequests } from './auth/audit-middleware.js';
+import type { AuditTrail } from './auth/audit-trail.js';
 import { requireScopes, requireToken } from './auth/auth-middleware.js';
 import { authRoutes } from './auth/auth-routes.js';
 import { rateLimit } from './auth/rate-limit.js';
@@ -9,11 +11,13 @@ import type { Logger } from 'pino';
 import { fhirError } from './fhir/errors.js';
 import { errorHandler } from './http/error-handler.js';
 import { analyticsRoutes } from './http/analytics-routes.js';
+import { classifyRequest } from './http/classify-request.js';
 import { fhirRoutes } from './http/fhir-routes.js';
 import { readFhirBody } from './http/read-body.js';
 import { requestLog } from './http/request-log.js';
 import { sendJson } from './http/send.js';
 import type { Organization, Reference } from '@medplum/fhirtypes';
+import { OPERATIONS } from './operations/registry.js';
 import { createServices } from './services.js';
 import type { RestServices } from './rest/unit-of-work.js';
 import type { FhirStore } from './store/fhir-store.js';
@@ -83,27 +87,22 @@ export function createApp(deps: AppDeps): Express {
       }),
     );
   }
+  // One classification per FHIR request (src/rest/interaction.ts), read by every step below.
+  app.use('/fhir', classifyRequest({ baseUrl: deps.baseUrl }));
   // Audit first, so refused requests (401, 403, 429, 4xx) are recorded too.
-  if (deps.audit) app.use('/fhir', auditRequests(deps.audit));
+  if (deps.audit) app.use('/fhir', auditRequests(deps.audit, { operations: OPERATIONS }));
   if (security) app.use('/fhir', requireToken(security.tokens), rateLimit(security.rateLimitPerMinute));
   app.use('/fhir', acceptJsonOnly, readFhirBody(deps.bodyLimitBytes));
-  if (security) app.use('/fhir', requireScopes());
-  // Analytics: $evaluate-measure behind the /fhir checks above; the dashboard and CSV exports
-  // behind the bearer-token check when security is on (staff sign-in is a later issue).
-  app.use(
-    analyticsRoutes({
-      store: deps.store,
-      practice: deps.practice,
-      now: deps.now,
-      ...(security ? { authorize: requireToken(security.tokens) } : {}),
-    }),
-  );
+  if (security) app.use('/fhir', requireScopes({ operations: OPERATIONS }));
+  // One analytics service for $evaluate-measure and the dashboard, so they share its cache.
+  const analytics = new AnalyticsService({ store: deps.store, now: deps.now, practice: deps.practice });
   app.use(
     '/fhir',
     fhirRoutes({
       store: deps.store,
       services,
-      baseUrl: deps.baseUrl ? `${deps.baseUrl}` : undefined,
+      operations: OPERATIONS,
+      analytics,
       server: {
         name: 'pt-referral-fhir',
         version: deps.version,
@@ -112,6 +111,15 @@ export function createApp(deps: AppDeps): Express {
           ? { publicOrigin: security.publicOrigin, scopes: SCOPES_SUPPORTED }
           : undefined,
       },
+    }),
+  );
+  // The dashboard and CSV exports, behind the bearer-token check when security is on (staff
+  // sign-in is a later issue).
+  app.use(
+    analyticsRoutes({
+      store: deps.store,
+      service: analytics,
+      ...(security ? { authorize: requireToken(security.tokens) } : {}),
     }),
   );
   app.use((req, res) => {

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { fhirError } from '../fhir/errors.js';
-import { bundleNeeds, messageNeeds, permissionsFor, type Need } from './required-permissions.js';
+import { isPublic, requiredPermissions, type OperationPermissions } from './required-permissions.js';
 import { allows } from './scopes.js';
 import type { AuthContext, TokenService } from './token-service.js';
 
@@ -11,13 +11,15 @@ declare module 'express-serve-static-core' {
 }
 
 /**
- * Every FHIR endpoint but `metadata` needs a bearer token from /auth/token; without a valid one the
- * answer is 401 with an OperationOutcome and a WWW-Authenticate challenge (RFC 6750 §3).
+ * Every FHIR endpoint but `GET metadata` needs a bearer token from /auth/token; without a valid
+ * one the answer is 401 with an OperationOutcome and a WWW-Authenticate challenge (RFC 6750 §3).
+ * The token is asked for before anything else is said about the request, even that its path
+ * names nothing (404): `req.interaction` is only looked at to find the public one. Outside /fhir
+ * (the dashboard) there is no interaction, so a token is always needed.
  */
 export function requireToken(tokens: TokenService) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    const needs = permissionsFor(req.method, req.path);
-    if (needs === 'public') return next();
+    if (isPublic(req.interaction)) return next();
     const header = req.headers.authorization ?? '';
     const token = /^Bearer\s+([A-Za-z0-9\-_.~+/]+=*)$/i.exec(header)?.[1];
     if (!token) {
@@ -36,19 +38,20 @@ export function requireToken(tokens: TokenService) {
   };
 }
 
-/** Checks the token's scopes against what the interaction needs (after the body is read, for Bundles). */
-export function requireScopes() {
+/**
+ * Checks the token's scopes against what `req.interaction` needs (after the body is read, for
+ * Bundles and messages). A request whose path named no interaction is left to the routes, which
+ * answer it as they always have (404/405).
+ */
+export function requireScopes(options: { operations: OperationPermissions }) {
   return (req: Request, _res: Response, next: NextFunction): void => {
-    if (!req.auth) return next();
-    const needs = permissionsFor(req.method, req.path);
-    if (needs === 'public') return next();
-    const all: Need[] =
-      needs === 'bundle'
-        ? bundleNeeds(req.fhirBody?.json)
-        : needs === 'message'
-          ? messageNeeds(req.fhirBody?.json)
-          : needs;
-    const missing = all.find((n) => !allows(req.auth?.scopes ?? [], n.resourceType, n.permission));
+    const interaction = req.interaction;
+    if (!req.auth || !interaction || isPublic(interaction)) return next();
+    const needs = requiredPermissions(interaction, req.fhirBody?.json, {
+      operations: options.operations,
+      baseUrl: req.fhirBaseUrl ?? '',
+    });
+    const missing = needs.find((n) => !allows(req.auth?.scopes ?? [], n.resourceType, n.permission));
     if (missing) {
       return next(
         fhirError(
@@ -57,7 +60,7 @@ export function requireScopes() {
         ),
       );
     }
-    if (all.some((n) => n.resourceType === 'AuditEvent') && req.auth.role !== 'admin') {
+    if (needs.some((n) => n.resourceType === 'AuditEvent') && req.auth.role !== 'admin') {
       return next(fhirError('forbidden', 'AuditEvents are available to admin clients only'));
     }
     next();

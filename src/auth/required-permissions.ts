@@ -1,101 +1,124 @@
 import type { Bundle } from '@medplum/fhirtypes';
+import { classify, splitEntryUrl, type Interaction } from '../rest/interaction.js';
 import type { Permission } from './scopes.js';
 
 /**
  * The SMART permission each FHIR interaction needs (https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html#scopes-for-requesting-fhir-resources):
- * create c, read/vread/history r, update u, delete d, search s. Operations take the permission of
- * what they do. A Bundle needs the permissions of each of its entries.
+ * create c, read/vread/history r, update u, delete d, search s. Operations take the permission
+ * their registry entry declares. A batch or transaction Bundle needs what each of its entries
+ * would need as a request of its own: each entry is classified by the same `classify`.
  */
 export interface Need {
   resourceType: string;
   permission: Permission;
 }
 
-export function permissionsFor(method: string, path: string): Need[] | 'public' | 'bundle' | 'message' {
-  // A malformed %-escape is left as it is (the router answers 400), never thrown here (500).
-  const parts = path
-    .split('/')
-    .filter(Boolean)
-    .map((p) => {
-      try {
-        return decodeURIComponent(p);
-      } catch {
-        return p;
-      }
-    });
-  const [first, second, third] = parts;
-  if (parts.length === 0) return method === 'POST' ? 'bundle' : [];
-  // Only `GET /metadata` itself, as the router matches it (not /metadata/..., not %-encoded).
-  if (/^\/metadata\/?$/.test(path) && method === 'GET') return 'public';
-  if (first === '_history') return [{ resourceType: '*', permission: 'r' }];
-  // A message stores each of its resources: it needs create on each type (see messageNeeds).
-  if (first === '$process-message') return 'message';
-  const type = first as string;
-  if (parts.length === 1) {
-    return [
-      {
-        resourceType: type,
-        permission:
-          ({ GET: 's', HEAD: 's', POST: 'c', PUT: 'u', DELETE: 'd' } as const)[method as 'GET'] ?? 'r',
-      },
-    ];
-  }
-  if (second === '_search' || second === '_history') {
-    return [{ resourceType: type, permission: second === '_search' ? 's' : 'r' }];
-  }
-  if (second === '$validate' || third === '$validate') return [{ resourceType: type, permission: 'r' }];
-  if (third === '$progress-report') return [{ resourceType: 'Communication', permission: 'c' }];
-  if (parts.length === 2) {
-    return [
-      {
-        resourceType: type,
-        permission: ({ GET: 'r', HEAD: 'r', PUT: 'u', DELETE: 'd' } as const)[method as 'GET'] ?? 'c',
-      },
-    ];
-  }
-  return [{ resourceType: type, permission: 'r' }];
+/** The one unauthenticated interaction: `GET [base]/metadata` (https://hl7.org/fhir/R4/http.html#capabilities). */
+export function isPublic(interaction: Interaction | undefined): boolean {
+  return interaction?.kind === 'capabilities' && interaction.method === 'GET';
 }
 
-/** What a batch or transaction Bundle needs: each entry's permission. */
-export function bundleNeeds(bundle: unknown): Need[] {
-  const entries = (bundle as Bundle | undefined)?.entry ?? [];
+/**
+ * The operations (src/operations/registry.ts): each declares what an invocation needs. Handed in,
+ * so that src/auth needs nothing from the modules the operations are made of.
+ */
+export interface OperationPermissions {
+  resolve(interaction: Interaction): { permissions(interaction: Interaction, body: unknown): Need[] };
+}
+
+export interface PermissionContext {
+  operations: OperationPermissions;
+  /** The base URL entry URLs may be absolute under. */
+  baseUrl: string;
+}
+
+/**
+ * What `interaction` (with its body) needs. Throws what the request will be answered anyway for an
+ * operation that does not exist where it was invoked (404) or is invoked with the wrong method (405).
+ */
+export function requiredPermissions(
+  interaction: Interaction,
+  body: unknown,
+  context: PermissionContext,
+  depth = 0,
+): Need[] {
+  const type = interaction.type as string;
+  switch (interaction.kind) {
+    case 'capabilities':
+      return [];
+    case 'read':
+    case 'vread':
+    case 'history-instance':
+    case 'history-type':
+      return [{ resourceType: type, permission: 'r' }];
+    case 'history-system':
+      return [{ resourceType: '*', permission: 'r' }];
+    case 'search-type':
+      return [{ resourceType: type, permission: 's' }];
+    case 'create':
+      return [{ resourceType: type, permission: 'c' }];
+    case 'update':
+    case 'conditional-update':
+      return [{ resourceType: type, permission: 'u' }];
+    case 'delete':
+    case 'conditional-delete':
+      return [{ resourceType: type, permission: 'd' }];
+    case 'batch':
+      return bundleNeeds(body, context, depth);
+    case 'operation':
+      return context.operations.resolve(interaction).permissions(interaction, body);
+  }
+}
+
+/**
+ * What a batch or transaction Bundle needs: each entry's permission, decided exactly as for the
+ * same request sent on its own (the same `classify`, the same rules above).
+ */
+function bundleNeeds(bundle: unknown, context: PermissionContext, depth: number): Need[] {
+  const entries = (bundle as Bundle | undefined)?.entry;
   const needs: Need[] = [];
-  for (const entry of Array.isArray(entries) ? entries : []) {
-    const method = entry?.request?.method;
-    const url = typeof entry?.request?.url === 'string' ? entry.request.url : '';
-    // The query is split off first: a '/fhir/' inside it must not pick the type (Bundle entry
-    // 'ServiceRequest?x=/fhir/Patient' is a ServiceRequest search).
-    const [rawPath = '', query] = url.split('?');
-    const pathPart = rawPath.replace(/^.*\/fhir\//, '');
-    const parts = pathPart.split('/').filter(Boolean);
-    const type = parts[0] ?? '';
-    const permission: Permission =
-      method === 'POST'
-        ? 'c'
-        : method === 'PUT'
-          ? parts[1] || query
-            ? 'u'
-            : 'c'
-          : method === 'DELETE'
-            ? 'd'
-            : parts[1]
-              ? 'r'
-              : 's';
-    needs.push({ resourceType: type, permission });
+  // A Bundle inside a Bundle entry is refused by the Bundle; its needs are not looked for forever.
+  if (!Array.isArray(entries) || depth > 1) return needs;
+  for (const entry of entries) {
+    const request = (entry as { request?: { method?: unknown; url?: unknown } } | undefined)?.request;
+    if (typeof request?.method !== 'string' || typeof request.url !== 'string') continue;
+    const { path, query } = splitEntryUrl(request.url, context.baseUrl);
+    try {
+      needs.push(
+        ...requiredPermissions(classify(request.method, path, query), entry?.resource, context, depth + 1),
+      );
+    } catch {
+      needs.push(...unclassifiedEntryNeeds(request.method, path));
+    }
   }
   return needs;
 }
 
 /**
- * What `$process-message` needs: it stores every resource of the message after the MessageHeader
- * (the sender's Task excepted, see rest/process-message.ts) as a create, and the referral itself.
+ * An entry URL that names no interaction would be answered 404/405 on its own. The Bundle
+ * processor (rest/bundle-interaction.ts) still parses entry URLs itself, and more loosely (it
+ * takes `PUT Patient/1/_history` as an update of Patient/1), so such an entry needs what its
+ * method would need on the type it starts with: a malformed URL never skips the scope check.
  */
-export function messageNeeds(bundle: unknown): Need[] {
-  const entries = (bundle as Bundle | undefined)?.entry ?? [];
-  const types = new Set(['ServiceRequest']);
-  for (const entry of Array.isArray(entries) ? entries.slice(1) : []) {
-    const type = (entry?.resource as { resourceType?: unknown } | undefined)?.resourceType;
-    if (typeof type === 'string' && type !== 'Task') types.add(type);
+function unclassifiedEntryNeeds(method: string, path: string): Need[] {
+  const parts = path.split('/').filter((p) => p !== '');
+  let type = parts[0] ?? '';
+  try {
+    type = decodeURIComponent(type);
+  } catch {
+    // Left as sent: the Bundle refuses a type it does not know.
   }
-  return [...types].map((resourceType) => ({ resourceType, permission: 'c' as const }));
+  if (!/^[A-Z][A-Za-z]+$/.test(type)) return [];
+  const m = method.toUpperCase();
+  const permission: Permission =
+    m === 'POST'
+      ? 'c'
+      : m === 'PUT' || m === 'PATCH'
+        ? 'u'
+        : m === 'DELETE'
+          ? 'd'
+          : parts.length > 1
+            ? 'r'
+            : 's';
+  return [{ resourceType: type, permission }];
 }

@@ -1,6 +1,5 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { Organization, Reference } from '@medplum/fhirtypes';
-import { analyticsDefinitions } from '../analytics/definitions.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from '../analytics/dashboard/assets.js';
 import { dashboardModel, type DashboardModel } from '../analytics/dashboard/model.js';
 import { errorPage, renderDashboard } from '../analytics/dashboard/page.js';
@@ -9,16 +8,14 @@ import type { ReferralFact } from '../analytics/facts.js';
 import { loadAnalyticsDataset } from '../analytics/loader.js';
 import { parsePeriod, type Period } from '../analytics/period.js';
 import { AnalyticsService, subsetOf } from '../analytics/service.js';
-import { FhirError, fhirError } from '../fhir/errors.js';
+import { FhirError } from '../fhir/errors.js';
+import { assertPracticeClient, evaluateMeasureReport } from '../operations/evaluate-measure.js';
 import type { StoreReader } from '../store/fhir-store.js';
-import { sendJson } from './send.js';
 
 /**
- * Referral-programme analytics over HTTP:
- * - GET /fhir/Measure/[id]/$evaluate-measure?periodStart=&periodEnd=[&subject=|practitioner=]
- *   → a summary MeasureReport;
- * - GET /fhir/Measure/[id], GET /fhir/Questionnaire/pt-referrer-feedback → the published
- *   definitions (profiles/);
+ * Referral-programme analytics over HTTP, outside the FHIR endpoint (`$evaluate-measure` is an
+ * operation of the registry, src/operations/evaluate-measure.ts, and the Measures and the feedback
+ * Questionnaire are stored resources, src/conformance/published-definitions.ts):
  * - GET /analytics/measures/[id].csv?periodStart=&periodEnd=[&subject=] → the same MeasureReport
  *   as CSV (one row per group and stratum);
  * - GET /analytics/export.csv?periodStart=&periodEnd=&source= → one row per referral, streamed,
@@ -26,11 +23,8 @@ import { sendJson } from './send.js';
  * - GET /dashboard?periodStart=&periodEnd=&source= → the staff dashboard (HTML + SVG), with its
  *   stylesheet and script under /dashboard/assets/.
  *
- * Mounted at the root after the `/fhir` middleware (app.ts), so `$evaluate-measure` gets the FHIR
- * endpoint's token, scope and audit checks and is answered here before the generic operation
- * route. The dashboard and the CSV exports are outside /fhir: `authorize` (an Express handler)
- * guards them, and the dashboard takes its figures only through `dashboardData` — the seams for
- * staff sign-in, which does not exist yet (a later issue).
+ * `authorize` (an Express handler) guards them, and the dashboard takes its figures only through
+ * `dashboardData` — the seams for staff sign-in, which does not exist yet (a later issue).
  */
 export interface AnalyticsRouteDeps {
   store: StoreReader;
@@ -68,26 +62,7 @@ export function analyticsRoutes(deps: AnalyticsRouteDeps): Router {
   const router = Router({ strict: false });
   const query = (req: Request): URLSearchParams => new URLSearchParams(req.originalUrl.split('?')[1] ?? '');
   const basePath = (req: Request): string => req.baseUrl;
-  const evaluate = async (req: Request, id: string) => {
-    const params = query(req);
-    const reportType = params.get('reportType');
-    if (reportType && reportType !== 'summary' && reportType !== 'population') {
-      throw fhirError(
-        'invalid-search-parameter',
-        `reportType '${reportType.slice(0, 20)}' is not supported; use summary`,
-      );
-    }
-    const period = parsePeriod(params.get('periodStart') ?? undefined, params.get('periodEnd') ?? undefined);
-    const subject = params.get('subject') ?? params.get('practitioner') ?? undefined;
-    const source = subject ? await service.sourceOf(subject) : undefined;
-    return service.report(id, period, source);
-  };
-
-  router.get('/fhir/Measure/:id/:operation', async (req, res, next) => {
-    if (req.params.operation !== '$evaluate-measure') return next();
-    practiceOnly(req);
-    sendJson(res, 200, await evaluate(req, String(req.params.id)));
-  });
+  const evaluate = (req: Request, id: string) => evaluateMeasureReport(service, id, query(req));
 
   if (deps.authorize) {
     router.use('/dashboard', deps.authorize);
@@ -95,7 +70,7 @@ export function analyticsRoutes(deps: AnalyticsRouteDeps): Router {
   }
   // The figures span every referrer and read the store unscoped: practice and admin clients only.
   router.use(['/dashboard', '/analytics'], (req, _res, next) => {
-    practiceOnly(req);
+    assertPracticeClient(req.auth);
     next();
   });
 
@@ -106,18 +81,6 @@ export function analyticsRoutes(deps: AnalyticsRouteDeps): Router {
     res.status(200).set(SECURITY_HEADERS).type('text/csv; charset=utf-8');
     res.setHeader('Content-Disposition', `attachment; filename="${id}.csv"`);
     res.send(measureReportCsv(report));
-  });
-
-  router.get('/fhir/Measure/:id', (req, res, next) => {
-    const measure = analyticsDefinitions().measures.get(String(req.params.id));
-    if (!measure) return next();
-    sendJson(res, 200, measure);
-  });
-
-  router.get('/fhir/Questionnaire/:id', (req, res, next) => {
-    const questionnaire = analyticsDefinitions().questionnaires.get(String(req.params.id));
-    if (!questionnaire) return next();
-    sendJson(res, 200, questionnaire);
   });
 
   router.get('/dashboard/assets/dashboard.css', (_req, res) => {
@@ -171,17 +134,6 @@ export function analyticsRoutes(deps: AnalyticsRouteDeps): Router {
   });
 
   return router;
-}
-
-/**
- * Analytics cover every referrer's referrals and read the store without the per-client scoping
- * that isolates referrers: an authenticated client must be the practice's (or an admin).
- */
-function practiceOnly(req: Request): void {
-  const role = req.auth?.role;
-  if (role !== undefined && role !== 'practice' && role !== 'admin') {
-    throw fhirError('forbidden', 'Referral-programme analytics are available to practice clients only');
-  }
 }
 
 /** The dashboard's period: as given, or the twelve months up to today. */

@@ -16,7 +16,13 @@ export function requestLog(logger: Logger) {
     res.locals.requestId = requestId;
     res.setHeader('X-Request-ID', requestId);
     res.on('finish', () => {
-      const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      // The FHIR routes name their pattern from the request's classification (fhir-routes.ts).
+      const route =
+        typeof res.locals.route === 'string'
+          ? res.locals.route
+          : req.route?.path
+            ? `${req.baseUrl}${String(req.route.path)}`
+            : 'unmatched';
       logger.info(
         {
           requestId,

@@ -15,12 +15,32 @@ export interface ServerInfo {
   startedAt: string;
   /** Present when SMART Backend Services authentication is on. */
   authentication?: { publicOrigin?: string; scopes?: string[] };
+  /**
+   * The operations the server implements (src/operations/registry.ts): each is listed where it is
+   * invoked, `rest.operation` for the system level and `rest.resource.operation` for a type or an
+   * instance, with the canonical of its OperationDefinition (https://hl7.org/fhir/R4/capabilitystatement-definitions.html#CapabilityStatement.rest.resource.operation).
+   */
+  operations?: readonly AdvertisedOperation[];
 }
 
-let resources: CapabilityStatementRestResource[] | undefined;
+/** What the CapabilityStatement says of an operation (src/operations/types.ts AdvertisedOperation has it). */
+export interface AdvertisedOperation {
+  name: string;
+  levels: readonly ('system' | 'type' | 'instance')[];
+  resourceTypes: readonly string[] | '*';
+  definition: { url?: string };
+}
+
+let cached:
+  { operations: readonly AdvertisedOperation[]; resources: CapabilityStatementRestResource[] } | undefined;
 
 export function buildCapabilityStatement(info: ServerInfo): CapabilityStatement {
-  resources ??= buildResources();
+  const operations = info.operations ?? [];
+  if (cached?.operations !== operations) cached = { operations, resources: buildResources(operations) };
+  const resources = cached.resources;
+  const systemOperations = operations
+    .filter((o) => o.levels.includes('system'))
+    .map((o) => ({ name: o.name, definition: o.definition.url as string }));
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -46,12 +66,13 @@ export function buildCapabilityStatement(info: ServerInfo): CapabilityStatement 
         ...(info.authentication ? { security: smartSecurity(info) } : {}),
         resource: resources,
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+        ...(systemOperations.length > 0 ? { operation: systemOperations } : {}),
       },
     ],
   };
 }
 
-function buildResources(): CapabilityStatementRestResource[] {
+function buildResources(operations: readonly AdvertisedOperation[]): CapabilityStatementRestResource[] {
   const types = [...getResourceTypeNames()].sort();
   const revIncludes = new Map<string, string[]>();
   for (const type of types) {
@@ -66,6 +87,13 @@ function buildResources(): CapabilityStatementRestResource[] {
   }
   return types.map((type): CapabilityStatementRestResource => {
     const params = [...getIndexedSearchParameters(type).values()];
+    const typeOperations = operations
+      .filter(
+        (o) =>
+          (o.levels.includes('type') || o.levels.includes('instance')) &&
+          (o.resourceTypes === '*' || o.resourceTypes.includes(type)),
+      )
+      .map((o) => ({ name: o.name, definition: o.definition.url as string }));
     return {
       ...(type === 'Subscription' ? subscriptionExtras() : {}),
       type: type as CapabilityStatementRestResource['type'],
@@ -102,6 +130,7 @@ function buildResources(): CapabilityStatementRestResource[] {
           ...(p.definition.url ? { definition: p.definition.url } : {}),
         })),
       ],
+      ...(typeOperations.length > 0 ? { operation: typeOperations } : {}),
     };
   });
 }
@@ -118,18 +147,7 @@ function subscriptionExtras(): Partial<CapabilityStatementRestResource> {
     supportedProfile: [
       'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription',
     ],
-    operation: [
-      {
-        name: 'status',
-        definition:
-          'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status',
-      },
-      {
-        name: 'events',
-        definition:
-          'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events',
-      },
-    ],
+    // $status and $events are listed from the operation registry, like every operation.
   };
 }
 
