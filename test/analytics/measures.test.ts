@@ -5,6 +5,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDataset, writeDataset, type Dataset } from '../../scripts/generate-analytics-dataset.js';
 import { OUTCOME_MEASURES } from '../../src/progress/outcome-measures.js';
+import { publishDefinitions } from '../support/published.js';
 import { sharedValidator, startTestApp, type TestApp } from '../support/test-app.js';
 import {
   expectedMeasures,
@@ -79,6 +80,8 @@ describe('referral-programme measures on a generated year of a practice', () => 
 
   beforeAll(async () => {
     t = await startTestApp();
+    // The definitions are stored at start-up (src/conformance/published-definitions.ts).
+    await publishDefinitions(t.store);
     dataset = generateDataset();
     await writeDataset(t.store);
     truth = groundTruth(dataset.resources, dataset.referrers, BY_NAME);
