@@ -18,6 +18,7 @@ import { ensurePractice } from './referral/practice.js';
 import type { FhirStore } from './store/fhir-store.js';
 import { openStore } from './store/open-store.js';
 import { createServices } from './services.js';
+import { ensurePublishedDefinitions } from './conformance/published-definitions.js';
 import { scopedStore } from './auth/scoped-store.js';
 import { serverWriter, type WriteModule } from './rest/unit-of-work.js';
 import { ResourceValidator } from './validation/resource-validator.js';
@@ -154,6 +155,8 @@ export async function compose(config: Config, overrides: ComposeOverrides = {}):
       extraModules: overrides.modules?.extra,
     });
     const writer = serverWriter(scopedStore(store, undefined), services);
+    // The published Measures, Questionnaire and OperationDefinitions: ordinary FHIR resources.
+    await ensurePublishedDefinitions(store, services);
     const practice = await ensurePractice(store, services, {
       organizationId: config.practiceOrganizationId,
       name: config.practiceName,

@@ -1,4 +1,5 @@
 import type { Organization, Reference } from '@medplum/fhirtypes';
+import { accessModule } from './auth/access-label-rules.js';
 import { deliveryModule } from './delivery/delivery-module.js';
 import { referralModule } from './referral/referral-module.js';
 import { WriteHandlers, type RestServices, type WriteModule } from './rest/unit-of-work.js';
@@ -31,7 +32,8 @@ export function createServices(deps: ServicesOptions): RestServices {
   ];
   return {
     validator: deps.validator,
-    handlers: new WriteHandlers([...modules, ...(deps.extraModules ?? [])]),
+    // Isolation's own labelling rules hold whatever the domain modules are.
+    handlers: new WriteHandlers([accessModule, ...modules, ...(deps.extraModules ?? [])]),
     now: deps.now ?? (() => new Date().toISOString()),
   };
 }

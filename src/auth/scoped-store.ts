@@ -1,4 +1,5 @@
-import type { Coding, Resource, ServiceRequest } from '@medplum/fhirtypes';
+import type { Resource, ServiceRequest } from '@medplum/fhirtypes';
+import { ACCESS_LABEL_SYSTEM, accessLabels, withLabels } from '../access/access-labels.js';
 import { fhirError } from '../fhir/errors.js';
 import type { SearchFilter, SearchQuery } from '../fhir/search/search-query.js';
 import type {
@@ -13,23 +14,14 @@ import type { TransactionViews, WriteTarget } from '../store/write-target.js';
 import type { AuthContext } from '../access/client-identity.js';
 
 /**
- * Per-referrer isolation, enforced under every interaction by wrapping the store:
- * - every version written carries access labels (`meta.security`, system ACCESS_LABEL_SYSTEM): the
- *   referrer references (Practitioner/Organization/PractitionerRole) allowed to see it — the
- *   referral's requester, a Communication's recipients, whoever created it;
+ * Per-referrer isolation, enforced under every interaction by wrapping the store — a view only:
+ * - every version written carries access labels (`meta.security`, access/access-labels.ts), set by
+ *   the unit of work from the rules each module declares for its types;
  * - a referrer client sees only resources labelled for someone it acts for, and the patients of
  *   its referrals. Anything else reads as absent (404), and is absent from searches, includes,
  *   history and transactions, because every one of them goes through this store.
  */
-export const ACCESS_LABEL_SYSTEM = 'https://ptreferral.dev/fhir/CodeSystem/referrer-access';
-
-type Labelled = Resource & { meta?: { security?: Coding[] } };
-
-export function accessLabels(resource: Resource | undefined): string[] {
-  return ((resource as Labelled | undefined)?.meta?.security ?? [])
-    .filter((c) => c.system === ACCESS_LABEL_SYSTEM)
-    .map((c) => c.code as string);
-}
+export { ACCESS_LABEL_SYSTEM, accessLabels };
 
 /** The store as one client sees it, with both views of a write transaction. */
 export type ScopedStore = FhirStore & WriteTarget;
@@ -45,10 +37,8 @@ export function scopedStore(store: FhirStore, auth: AuthContext | undefined): Sc
     store.transaction((tx) => {
       // The server's own work inside a client's request (an episode, a Task, a progress update
       // composed from what the practice recorded) needs every resource, still labelled.
-      const server = scopedTransaction(tx, undefined, undefined);
-      const client = restricted
-        ? scopedTransaction(tx, auth, restricted)
-        : scopedTransaction(tx, auth, undefined);
+      const server = scopedTransaction(tx, undefined);
+      const client = restricted ? scopedTransaction(tx, restricted) : scopedTransaction(tx, undefined);
       return work({ client, server, restricted: restricted !== undefined });
     });
   return {
@@ -226,76 +216,17 @@ function assertNoLabelProbe(query: SearchQuery, auth: AuthContext): void {
   }
 }
 
-function scopedTransaction(
-  tx: StoreTransaction,
-  auth: AuthContext | undefined,
-  restricted: AuthContext | undefined,
-): StoreTransaction {
+function scopedTransaction(tx: StoreTransaction, restricted: AuthContext | undefined): StoreTransaction {
   const reader = scopedReader(tx, restricted);
   return {
     ...reader,
     lock: (key) => tx.lock(key),
     appendSubscriptionEvent: (s, f, o) => tx.appendSubscriptionEvent(s, f, o),
     write: async (request: WriteRequest) => {
-      // Visibility of what is changed is decided by the unit of work (rest/unit-of-work.ts).
-      const current = await tx.read(request.resourceType, request.id);
-      if (request.deleted || !request.resource) {
-        return tx.write(request);
-      }
-      // A referrer inherits labels only from what it can see (not from the other's referral).
-      const labels = await labelsFor(restricted ? reader : tx, request.resource, current?.resource, auth);
-      const resource = withLabels(request.resource, labels);
-      const written = await tx.write({ ...request, resource });
+      // What may be changed and how it is labelled are the unit of work's (rest/unit-of-work.ts);
+      // the view only keeps a referrer from seeing the others' labels on what it wrote.
+      const written = await tx.write(request);
       return restricted ? ownLabelsOnly(written, restricted) : written;
     },
   };
-}
-
-/** Who may see a version: what it had, whom it is from or to, and the writer it was created by. */
-async function labelsFor(
-  tx: Pick<StoreReader, 'read'>,
-  resource: Resource,
-  previous: Resource | undefined,
-  auth: AuthContext | undefined,
-): Promise<string[]> {
-  const labels = new Set(accessLabels(previous));
-  if (auth?.role === 'referrer') auth.actsFor.forEach((r) => labels.add(r));
-  const add = (reference: string | undefined): void => {
-    if (reference && /^(Practitioner|PractitionerRole|Organization)\//.test(reference)) labels.add(reference);
-  };
-  // A Practitioner, PractitionerRole or Organization is visible to whoever acts for it.
-  if (resource.id) add(`${resource.resourceType}/${resource.id}`);
-  const r = resource as Resource & Record<string, unknown>;
-  switch (resource.resourceType) {
-    case 'ServiceRequest':
-      add((r.requester as { reference?: string } | undefined)?.reference);
-      break;
-    case 'Task':
-    case 'EpisodeOfCare': {
-      const focus =
-        resource.resourceType === 'Task'
-          ? (r.focus as { reference?: string } | undefined)?.reference
-          : (r.referralRequest as { reference?: string }[] | undefined)?.[0]?.reference;
-      const [type, id] = focus?.split('/') ?? [];
-      if (type === 'ServiceRequest' && id)
-        accessLabels((await tx.read(type, id))?.resource).forEach((l) => labels.add(l));
-      if (resource.resourceType === 'Task')
-        add((r.requester as { reference?: string } | undefined)?.reference);
-      break;
-    }
-    case 'Communication':
-      for (const recipient of (r.recipient as { reference?: string }[] | undefined) ?? [])
-        add(recipient.reference);
-      break;
-  }
-  return [...labels].sort();
-}
-
-function withLabels(resource: Resource, labels: string[]): Resource {
-  const meta = (resource as Labelled).meta ?? {};
-  const others = (meta.security ?? []).filter((c) => c.system !== ACCESS_LABEL_SYSTEM);
-  const security = [...others, ...labels.map((code) => ({ system: ACCESS_LABEL_SYSTEM, code }))];
-  // Without labels, no stale ones: `meta.security` goes unless other labels remain.
-  const { security: _previous, ...rest } = meta;
-  return { ...resource, meta: { ...rest, ...(security.length ? { security } : {}) } } as Resource;
 }

@@ -1,5 +1,6 @@
 import type { Subscription } from '@medplum/fhirtypes';
 import { FhirError, type IssueInput } from '../fhir/errors.js';
+import { REFERRAL_PROGRESS_TOPIC } from '../fhir/canonical-urls.js';
 import { parseSearch } from '../fhir/search/parse-search.js';
 import type { SearchFilter } from '../fhir/search/search-query.js';
 
@@ -22,7 +23,7 @@ export const EXT = {
 export const SUBSCRIPTION_STATUS_PROFILE = `${BACKPORT}/backport-subscription-status-r4`;
 export const BACKPORT_SUBSCRIPTION_PROFILE = `${BACKPORT}/backport-subscription`;
 
-export const REFERRAL_PROGRESS_TOPIC = 'https://ptreferral.dev/fhir/SubscriptionTopic/referral-progress';
+export { REFERRAL_PROGRESS_TOPIC };
 /** The topic fires when a Communication is created; filters are Communication search parameters. */
 export const TOPIC_RESOURCE = 'Communication';
 const ALLOWED_FILTERS = new Set([

@@ -14,3 +14,6 @@ export const PROFILES = {
 
 /** The referral and episode events (profiles/CodeSystem-pt-referral-event.json). */
 export const EVENT_SYSTEM = `${PROFILE_BASE_URL}/CodeSystem/pt-referral-event`;
+
+/** The one SubscriptionTopic this service publishes: progress Communications to referrers. */
+export const REFERRAL_PROGRESS_TOPIC = 'https://ptreferral.dev/fhir/SubscriptionTopic/referral-progress';

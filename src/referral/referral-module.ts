@@ -3,6 +3,7 @@ import type { WriteModule } from '../rest/unit-of-work.js';
 import { abortCancels, abortDecision, referralWithdrawn } from './cancellation.js';
 import { episodeFollowsTask } from './episode-follows-task.js';
 import { referralIntake, referralProfileCheck } from './intake.js';
+import { referralLabels } from './referral-labels.js';
 import { referrerIdentity } from './referrer-identity.js';
 import { resendDetection } from './resend-detection.js';
 import { taskNotices } from './task-notices.js';
@@ -20,6 +21,7 @@ export interface ReferralModuleOptions {
 export function referralModule(options: ReferralModuleOptions): WriteModule {
   return {
     identity: [resendDetection],
+    labels: referralLabels,
     handlers: [
       referralProfileCheck,
       referrerIdentity,

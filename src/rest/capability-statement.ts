@@ -1,6 +1,6 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { getResourceTypeNames } from '../fhir/definitions.js';
-import { REFERRAL_PROGRESS_TOPIC } from '../delivery/subscription-settings.js';
+import { REFERRAL_PROGRESS_TOPIC } from '../fhir/canonical-urls.js';
 import { getIndexedSearchParameters } from '../fhir/search/search-parameters.js';
 
 /**

@@ -1,4 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
+import { withLabels, type AccessLabelRule } from '../access/access-labels.js';
 import type { AuthContext } from '../access/client-identity.js';
 import { fhirError } from '../fhir/errors.js';
 import type { StoreTransaction, StoredVersion } from '../store/fhir-store.js';
@@ -60,12 +61,15 @@ export interface IdentityRule {
 export interface WriteModule {
   handlers?: readonly WriteHandler[];
   identity?: readonly IdentityRule[];
+  /** Who may see the versions of a type (access/access-labels.ts). */
+  labels?: readonly AccessLabelRule[];
 }
 
 /** The handlers of every module, indexed by phase and type once at start-up. */
 export class WriteHandlers {
   private readonly byPhaseAndType = new Map<string, WriteHandler[]>();
   private readonly identity: IdentityRule[];
+  private readonly labelRules: AccessLabelRule[];
 
   constructor(modules: readonly WriteModule[]) {
     const all = modules.flatMap((m) => m.handlers ?? []);
@@ -82,6 +86,17 @@ export class WriteHandlers {
     }
     for (const list of this.byPhaseAndType.values()) list.sort((a, b) => a.order - b.order);
     this.identity = modules.flatMap((m) => m.identity ?? []);
+    this.labelRules = modules.flatMap((m) => m.labels ?? []);
+  }
+
+  /** The access labels of a version: every declared rule for its type, sorted, once each. */
+  async labelsFor(resource: Resource, context: Parameters<AccessLabelRule['labels']>[1]): Promise<string[]> {
+    const labels = new Set<string>();
+    for (const rule of this.labelRules) {
+      if (!rule.types.includes('*') && !rule.types.includes(resource.resourceType)) continue;
+      for (const label of await rule.labels(resource, context)) labels.add(label);
+    }
+    return [...labels].sort();
   }
 
   for(phase: WritePhase, change: Change): WriteHandler[] {
@@ -194,8 +209,19 @@ export class UnitOfWork {
         }
       }
     }
+    if (resource) {
+      const labelView = input.origin === 'client' ? this.views.client : this.views.server;
+      const labels = await this.services.handlers.labelsFor(resource, {
+        previous: previous?.resource,
+        actsFor: input.origin === 'client' && this.auth?.role === 'referrer' ? this.auth.actsFor : undefined,
+        read: async (type, id) => (await labelView.read(type, id))?.resource,
+      });
+      resource = withLabels(resource, labels);
+    }
     const written = await view.write(
-      resource ? { resourceType: input.resourceType, id: input.id, resource } : { ...input, deleted: true },
+      resource
+        ? { resourceType: input.resourceType, id: input.id, resource }
+        : { resourceType: input.resourceType, id: input.id, deleted: true },
     );
     change.written = written;
     change.resource = written.resource;

@@ -1,5 +1,6 @@
 import type { Bundle, Patient } from '@medplum/fhirtypes';
 import request from 'supertest';
+import { publishedDefinitions } from '../../src/conformance/published-definitions.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import {
@@ -88,19 +89,27 @@ describe('history', () => {
   });
 
   it('lists system history across every type', async () => {
-    const res = await request(t.app).get('/fhir/_history');
+    const published = publishedDefinitions();
+    const res = await request(t.app).get('/fhir/_history').query({ _count: '100' });
     expect(res.status).toBe(200);
     const bundle = res.body as Bundle;
-    // The six versions written here, and the oldest: the practice Organization the app creates at start-up.
-    expect(bundle.total).toBe(7);
+    // The six versions written here, and what the app writes at start-up: its published
+    // definitions (Measures, Questionnaire, OperationDefinitions), then the practice Organization.
+    expect(bundle.total).toBe(7 + published.length);
     expect(new Set(bundle.entry?.map((e) => e.resource?.resourceType))).toEqual(
-      new Set(['Patient', 'Practitioner', 'Organization']),
+      new Set(['Patient', 'Practitioner', 'Organization', ...published.map((r) => r.resourceType)]),
     );
     expect(bundle.entry?.[0]?.resource?.resourceType).toBe('Patient');
     expect(bundle.entry?.[1]?.resource?.resourceType).toBe('Practitioner');
-    const oldest = bundle.entry?.at(-1);
-    expect(`${oldest?.resource?.resourceType}/${oldest?.resource?.id}`).toBe(PRACTICE_REF);
-    expect(oldest?.resource?.meta?.versionId).toBe('1');
+    const practice = bundle.entry?.[6];
+    expect(`${practice?.resource?.resourceType}/${practice?.resource?.id}`).toBe(PRACTICE_REF);
+    expect(practice?.resource?.meta?.versionId).toBe('1');
+    expect(
+      bundle.entry
+        ?.slice(7)
+        .map((e) => e.resource?.resourceType)
+        .sort(),
+    ).toEqual(published.map((r) => r.resourceType).sort());
   });
 
   it('filters system history with _since and pages it with _count', async () => {
