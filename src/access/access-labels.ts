@@ -43,5 +43,7 @@ export function withLabels(resource: Resource, labels: readonly string[]): Resou
 
 /** Only Practitioner, PractitionerRole and Organization references name someone a client acts for. */
 export function referrerReference(reference: string | undefined): string | undefined {
-  return reference && /^(Practitioner|PractitionerRole|Organization)\//.test(reference) ? reference : undefined;
+  return reference && /^(Practitioner|PractitionerRole|Organization)\//.test(reference)
+    ? reference
+    : undefined;
 }
