@@ -4,6 +4,7 @@ import type { AuthContext } from '../access/client-identity.js';
 import { toFhirError } from '../validation/resource-validator.js';
 import { findConditionalMatches } from './conditional.js';
 import { parseEntryUrl, type EntryUrl } from './entry-url.js';
+import { classify, splitEntryUrl, type Interaction } from './interaction.js';
 import { readResource, vreadResource } from './read-interactions.js';
 import { assertResourceType, newId } from './resource-identity.js';
 import { versionLocation, weakEtag, type RestResult } from './rest-result.js';
@@ -49,6 +50,20 @@ interface PlannedEntry {
   /** Recognised as a re-send by a hook's identity criteria (not the client's ifNoneExist). */
   resent?: boolean;
 }
+
+/** The interactions a batch or transaction entry may carry (no nested Bundles or operations). */
+const ENTRY_KINDS = new Set<Interaction['kind']>([
+  'read',
+  'vread',
+  'update',
+  'conditional-update',
+  'delete',
+  'conditional-delete',
+  'create',
+  'search-type',
+  'history-instance',
+  'history-type',
+]);
 
 /** Processing order mandated for transactions: DELETE, POST, PUT/PATCH, then GET/HEAD. */
 const ORDER: Record<Method, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
@@ -117,6 +132,30 @@ function planEntries(bundle: Bundle, baseUrl: string): PlannedEntry[] {
         }
       }
       const parsedUrl = parseEntryUrl(url, baseUrl, `${where}.request.url`);
+      // The entry is classified exactly as the scope check classified it (auth/required-permissions.ts):
+      // what that parse names no interaction, or names another one, is not run here either.
+      const { path, query } = splitEntryUrl(url, baseUrl);
+      let interaction: Interaction;
+      try {
+        interaction = classify(method === 'PATCH' ? 'PUT' : method, path, query);
+      } catch (err) {
+        // Unknown types answer 404 as they would at top level; other URLs name no entry we run.
+        if (!(err instanceof FhirError) || err.code === 'unknown-resource-type') {
+          throw err instanceof FhirError ? prefixError(err, `${where}.request.url`) : err;
+        }
+        throw fhirError(
+          'invalid-bundle',
+          `'${url.slice(0, 200)}' is not a request URL this server understands`,
+          `${where}.request.url`,
+        );
+      }
+      if (!ENTRY_KINDS.has(interaction.kind)) {
+        throw fhirError(
+          'invalid-bundle',
+          `A Bundle entry cannot be a ${interaction.kind} interaction`,
+          `${where}.request.url`,
+        );
+      }
       if ((method === 'POST' || method === 'PUT') && !entry.resource) {
         throw fhirError('invalid-bundle', `A ${method} entry needs a resource`, `${where}.resource`);
       }
