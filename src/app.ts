@@ -5,6 +5,7 @@ import { auditRequests } from './auth/audit-middleware.js';
 import type { AuditTrail } from './auth/audit-trail.js';
 import { requireScopes, requireToken } from './auth/auth-middleware.js';
 import { authRoutes } from './auth/auth-routes.js';
+import { captureClientAddress } from './auth/client-address.js';
 import { rateLimit } from './auth/rate-limit.js';
 import type { TokenService } from './auth/token-service.js';
 import type { Logger } from 'pino';
@@ -61,6 +62,8 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', false);
   // Security headers; the API serves JSON, so the strictest defaults fit.
   app.use(helmet());
+  // Where the request came from, read once on arrival (the socket may be gone when it is done).
+  app.use(captureClientAddress());
   app.use(requestLog(deps.logger));
 
   app.get('/healthz', (_req, res) => {

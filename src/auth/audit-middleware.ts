@@ -2,6 +2,7 @@ import type { AuditEvent } from '@medplum/fhirtypes';
 import type { NextFunction, Request, Response } from 'express';
 import type { Interaction, InteractionKind } from '../rest/interaction.js';
 import { CLIENT_ID_SYSTEM, type AuditTrail } from './audit-trail.js';
+import { clientAddress } from './client-address.js';
 
 /**
  * Records one AuditEvent per FHIR request when its response is done, described from the request's
@@ -43,14 +44,26 @@ interface KnownOperations {
 
 export function auditRequests(trail: AuditTrail, options: { operations?: KnownOperations } = {}) {
   return (req: Request, res: Response, next: NextFunction): void => {
+    // Read now: once the response is done the socket may be gone (an aborted or refused upload).
+    const address = clientAddress(req);
     res.on('finish', () => {
-      trail.record(auditEvent(req, res.statusCode, options.operations));
+      // A listener that throws ends the process (an 'uncaughtException'): never let one out.
+      try {
+        trail.record(auditEvent(req, res.statusCode, address, options.operations));
+      } catch (err) {
+        trail.lost(err);
+      }
     });
     next();
   };
 }
 
-function auditEvent(req: Request, status: number, operations: KnownOperations | undefined): AuditEvent {
+function auditEvent(
+  req: Request,
+  status: number,
+  address: string,
+  operations: KnownOperations | undefined,
+): AuditEvent {
   const interaction = req.interaction;
   const outcome = status < 400 ? '0' : status < 500 ? '4' : '8';
   const target = interaction?.type && interaction.id ? `${interaction.type}/${interaction.id}` : undefined;
@@ -91,7 +104,7 @@ function auditEvent(req: Request, status: number, operations: KnownOperations | 
           : { display: 'unauthenticated' },
         requestor: true,
         role: [{ text: req.auth?.role ?? 'anonymous' }],
-        network: { address: req.socket.remoteAddress ?? 'unknown', type: '2' },
+        network: { address, type: '2' },
       },
     ],
     source: {

@@ -29,6 +29,18 @@ export class AuditTrail {
     this.timer ??= setTimeout(() => void this.flush(), this.delayMs);
   }
 
+  /** An event that could not even be described: logged by its error type only (no patient data). */
+  lost(err: unknown): void {
+    try {
+      this.logger.error(
+        { err: { type: (err as Error)?.name ?? typeof err }, lost: 1 },
+        'could not record an AuditEvent',
+      );
+    } catch {
+      // Nothing more can be done from inside a response listener.
+    }
+  }
+
   async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;

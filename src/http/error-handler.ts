@@ -14,11 +14,16 @@ export function errorHandler(logger: Logger) {
     if (fhir.status >= 500) {
       logger.error({ requestId: res.locals.requestId, err: describeError(err) }, 'request failed');
     }
-    if (res.headersSent) {
-      res.end();
-      return;
+    // The client may be gone already (an aborted upload): answering it must not throw either.
+    try {
+      if (res.headersSent || res.destroyed) {
+        res.end();
+        return;
+      }
+      sendJson(res, fhir.status, fhir.outcome);
+    } catch {
+      res.destroy();
     }
-    sendJson(res, fhir.status, fhir.outcome);
   };
 }
 

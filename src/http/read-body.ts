@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { fhirError } from '../fhir/errors.js';
+import { fhirError, isFhirError } from '../fhir/errors.js';
 
 /**
  * Reads and parses request bodies for the FHIR API, instead of express.json(), to give every
@@ -24,7 +24,7 @@ declare module 'express-serve-static-core' {
 }
 
 export function readFhirBody(limitBytes: number) {
-  return async (req: Request, _res: Response, next: NextFunction): Promise<void> => {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     // PATCH is not implemented: its body is left unread so the router answers 405, not 415.
     if (req.method !== 'POST' && req.method !== 'PUT') {
       return next();
@@ -37,9 +37,9 @@ export function readFhirBody(limitBytes: number) {
         .toLowerCase();
       const declared = Number(req.headers['content-length'] ?? '0');
       if (declared > limitBytes) {
-        throw fhirError('body-too-large', `The body is larger than the limit of ${limitBytes} bytes`);
+        throw tooLarge(res, limitBytes);
       }
-      const raw = await readRaw(req, limitBytes);
+      const raw = await readRaw(req, res, limitBytes);
       const isSearch = req.path.endsWith('/_search');
       if (raw.length === 0) {
         req.fhirBody = {};
@@ -69,17 +69,29 @@ export function readFhirBody(limitBytes: number) {
   };
 }
 
-async function readRaw(req: Request, limitBytes: number): Promise<Buffer> {
+/**
+ * 413, and the connection is closed after the answer (`Connection: close`): otherwise Node would
+ * go on reading, and discarding, whatever the client still sends of the refused body.
+ */
+function tooLarge(res: Response, limitBytes: number): Error {
+  if (!res.headersSent) res.setHeader('Connection', 'close');
+  return fhirError('body-too-large', `The body is larger than the limit of ${limitBytes} bytes`);
+}
+
+async function readRaw(req: Request, res: Response, limitBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limitBytes) {
-      // Stop reading; the error answer closes the connection.
-      req.unpipe?.();
-      throw fhirError('body-too-large', `The body is larger than the limit of ${limitBytes} bytes`);
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > limitBytes) throw tooLarge(res, limitBytes);
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+  } catch (err) {
+    if (isFhirError(err)) throw err;
+    // The client went away mid-body (the stream was aborted): there is no one left to answer,
+    // and it is the client's doing, not the server's (a 4xx, never a logged 500).
+    throw fhirError('body-not-json', 'The body ended before it was complete (the upload was cut off)');
   }
   return Buffer.concat(chunks);
 }

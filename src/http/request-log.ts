@@ -15,7 +15,10 @@ export function requestLog(logger: Logger) {
     const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.locals.requestId = requestId;
     res.setHeader('X-Request-ID', requestId);
-    res.on('finish', () => {
+    let logged = false;
+    const log = (aborted: boolean): void => {
+      if (logged) return;
+      logged = true;
       // The FHIR routes name their pattern from the request's classification (fhir-routes.ts).
       const route =
         typeof res.locals.route === 'string'
@@ -30,9 +33,23 @@ export function requestLog(logger: Logger) {
           route,
           status: res.statusCode,
           ms: Number(process.hrtime.bigint() - started) / 1e6,
+          ...(aborted ? { aborted: true } : {}),
         },
         'request',
       );
+    };
+    // A listener that throws ends the process (an 'uncaughtException'): never let one out.
+    const guarded = (aborted: boolean) => (): void => {
+      try {
+        log(aborted);
+      } catch {
+        // A log line is not worth the process.
+      }
+    };
+    res.on('finish', guarded(false));
+    // Closed before the answer was written: the client went away (an aborted upload).
+    res.on('close', () => {
+      if (!res.writableFinished) guarded(true)();
     });
     next();
   };
