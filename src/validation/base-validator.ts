@@ -14,7 +14,7 @@ import {
 } from '@medplum/core';
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { checkNarrative } from './narrative.js';
-import { dateTimeLacksTimezone, isImpossibleDate } from './primitives.js';
+import { dateTimeLacksTimezone, isImpossibleDate, isR4Base64 } from './primitives.js';
 import type { Terminology } from './terminology.js';
 
 /**
@@ -37,7 +37,6 @@ export interface BaseValidationIssue extends OperationOutcomeIssue {
 const MEDPLUM_CHECKED_ON_ROOT = new Set<string>();
 /** Not invariants of instances (ext-1 is checked on every Extension element by Medplum already). */
 const NOT_EVALUATED = new Set(['ele-1', 'dom-3', 'dom-6', 'ext-1', 'sdf-19']);
-const R4_BASE64 = /^(\s*([0-9a-zA-Z+/=]){4}\s*)+$/;
 
 const atoms = new Map<string, FhirPathAtom | null>();
 
@@ -379,7 +378,7 @@ function isMedplumFalsePositive(resource: Resource, issue: OperationOutcomeIssue
   if (issue.details?.text === 'Invalid base64Binary format' && issue.expression?.[0]) {
     try {
       const values = evalFhirPathTyped(issue.expression[0], [toTypedValue(resource)]);
-      return values.length > 0 && values.every((v) => typeof v.value === 'string' && R4_BASE64.test(v.value));
+      return values.length > 0 && values.every((v) => typeof v.value === 'string' && isR4Base64(v.value));
     } catch {
       return false;
     }

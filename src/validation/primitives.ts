@@ -26,3 +26,40 @@ export function isImpossibleTime(value: string): boolean {
   if (!m) return false;
   return Number(m[1]) > 23 || Number(m[2]) > 59 || Number(m[3] ?? 0) > 60;
 }
+
+/**
+ * R4's base64Binary grammar, `(\s*([0-9a-zA-Z\+\=]){4}\s*)+` (https://hl7.org/fhir/R4/datatypes.html#base64Binary,
+ * with `/` as in the spec's XML schema): quartets of base64 characters, whitespace only between
+ * quartets. Checked in one pass instead of by that regex: its adjacent `\s*` make it backtrack
+ * exponentially on a near-miss (a 141-character value took 11.7 s), blocking the event loop.
+ */
+export function isR4Base64(value: string): boolean {
+  let count = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (isBase64Char(c)) {
+      count++;
+    } else if (isWhitespace(value[i] as string) && count % 4 === 0) {
+      continue;
+    } else {
+      return false;
+    }
+  }
+  return count > 0 && count % 4 === 0;
+}
+
+function isBase64Char(c: number): boolean {
+  return (
+    (c >= 48 && c <= 57) || // 0-9
+    (c >= 65 && c <= 90) || // A-Z
+    (c >= 97 && c <= 122) || // a-z
+    c === 43 || // +
+    c === 47 || // /
+    c === 61 // =
+  );
+}
+
+/** `\s` of the grammar, tested one character at a time (linear). */
+function isWhitespace(ch: string): boolean {
+  return /^\s$/.test(ch);
+}
