@@ -1,6 +1,7 @@
 import type { Bundle, OperationOutcome, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { ERROR_CODE_SYSTEM, FhirError, type ErrorCode, type IssueInput } from '../fhir/errors.js';
 import { loadFhirDefinitions } from '../fhir/definitions.js';
+import { activeAttachmentIssues } from './attachment-safety.js';
 import { validateBaseR4 } from './base-validator.js';
 import { checkBundleRules } from './bundle-rules.js';
 import { loadConformanceResources } from './profile-registry.js';
@@ -56,7 +57,10 @@ export class ResourceValidator {
     if (resource.resourceType === 'Bundle' && !options.profilesOnly) {
       base.push(...checkBundleRules(resource as Bundle).map((issue) => stamp(issue, 'invalid-bundle')));
     }
-    const profileIssues: OperationOutcomeIssue[] = [];
+    // Active HTML in client attachments is a 422 (attachment-safety.ts); checked with base R4.
+    const profileIssues: OperationOutcomeIssue[] = options.profilesOnly
+      ? []
+      : activeAttachmentIssues(resource);
     const notes: OperationOutcomeIssue[] = [];
     for (const { target, expression, profiles } of this.targets(resource, options)) {
       for (const url of profiles) {
