@@ -1,6 +1,7 @@
 import type { AccessLabelRule } from '../access/access-labels.js';
 import { accessLabels, referrerReference } from '../access/access-labels.js';
 import type { WriteModule } from '../rest/unit-of-work.js';
+import { visibleReferences } from './visible-references.js';
 
 /**
  * The rules of isolation that hold for every type: a version keeps the labels its previous
@@ -15,4 +16,5 @@ const everyType: AccessLabelRule = {
   },
 };
 
-export const accessModule: WriteModule = { labels: [everyType] };
+/** Isolation's part of the write path: the labels above, and "naming a resource grants nothing". */
+export const accessModule: WriteModule = { labels: [everyType], handlers: [visibleReferences] };

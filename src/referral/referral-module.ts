@@ -21,6 +21,8 @@ export interface ReferralModuleOptions {
 export function referralModule(options: ReferralModuleOptions): WriteModule {
   return {
     identity: [resendDetection],
+    // Referrers address referrals to the practice without being able to read its Organization.
+    publicReferences: options.practice.reference ? [options.practice.reference] : [],
     labels: referralLabels,
     handlers: [
       referralProfileCheck,

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { fhirError } from '../fhir/errors.js';
 import { isKnownResourceType } from '../fhir/definitions.js';
@@ -29,8 +30,22 @@ export function assertValidId(id: string, expression: string): void {
   }
 }
 
+/**
+ * The ids the server assigned inside the current unit of work (rest/unit-of-work.ts). They are the
+ * only ids a referrer's write may name before they exist (a transaction's `urn:uuid:` entries are
+ * rewritten to them), and the only ones a referrer may create under: random, so naming one names
+ * nothing that was already stored.
+ */
+const assignedIds = new AsyncLocalStorage<Set<string>>();
+
+export function withAssignedIds<T>(ids: Set<string>, work: () => T): T {
+  return assignedIds.run(ids, work);
+}
+
 export function newId(): string {
-  return randomUUID();
+  const id = randomUUID();
+  assignedIds.getStore()?.add(id);
+  return id;
 }
 
 function truncate(text: string): string {

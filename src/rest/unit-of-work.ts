@@ -9,6 +9,7 @@ export type { TransactionViews, WriteTarget };
 import type { ResourceValidator } from '../validation/resource-validator.js';
 import { toFhirError } from '../validation/resource-validator.js';
 import { prepareResource } from './prepare-resource.js';
+import { withAssignedIds } from './resource-identity.js';
 
 /**
  * The one write path. Every write — a client's request, a Bundle entry, and the server's own
@@ -63,6 +64,8 @@ export interface WriteModule {
   identity?: readonly IdentityRule[];
   /** Who may see the versions of a type (access/access-labels.ts). */
   labels?: readonly AccessLabelRule[];
+  /** `Type/id`s every client may reference without seeing them (the practice it refers to). */
+  publicReferences?: readonly string[];
 }
 
 /** The handlers of every module, indexed by phase and type once at start-up. */
@@ -70,6 +73,7 @@ export class WriteHandlers {
   private readonly byPhaseAndType = new Map<string, WriteHandler[]>();
   private readonly identity: IdentityRule[];
   private readonly labelRules: AccessLabelRule[];
+  private readonly publicReferences: Set<string>;
 
   constructor(modules: readonly WriteModule[]) {
     const all = modules.flatMap((m) => m.handlers ?? []);
@@ -84,8 +88,14 @@ export class WriteHandlers {
         this.byPhaseAndType.set(key, list);
       }
     }
-    for (const list of this.byPhaseAndType.values()) list.sort((a, b) => a.order - b.order);
+    for (const [key, list] of this.byPhaseAndType) {
+      // Handlers for every type (`*`) join each type's list, so one order decides within a phase.
+      const [phase, type] = key.split(' ');
+      if (type !== '*') list.push(...(this.byPhaseAndType.get(`${phase} *`) ?? []));
+      list.sort((a, b) => a.order - b.order);
+    }
     this.identity = modules.flatMap((m) => m.identity ?? []);
+    this.publicReferences = new Set(modules.flatMap((m) => m.publicReferences ?? []));
     this.labelRules = modules.flatMap((m) => m.labels ?? []);
   }
 
@@ -99,8 +109,14 @@ export class WriteHandlers {
     return [...labels].sort();
   }
 
+  isPublicReference(reference: string): boolean {
+    return this.publicReferences.has(reference);
+  }
+
   for(phase: WritePhase, change: Change): WriteHandler[] {
-    return (this.byPhaseAndType.get(`${phase} ${change.resourceType}`) ?? []).filter(
+    const list =
+      this.byPhaseAndType.get(`${phase} ${change.resourceType}`) ?? this.byPhaseAndType.get(`${phase} *`);
+    return (list ?? []).filter(
       (h) =>
         (!h.actions || h.actions.includes(change.action)) &&
         (!h.origins || h.origins.includes(change.origin)),
@@ -146,6 +162,8 @@ interface Deferred {
 export class UnitOfWork {
   /** Every version this unit wrote, in order. */
   readonly changes: Change[] = [];
+  /** Ids the server assigned during this unit (rest/resource-identity.ts `newId`). */
+  readonly assignedIds = new Set<string>();
   private readonly running = new Set<string>();
   private readonly deferred: Record<CommitPhase, Deferred[]> = { 'before-commit': [], 'after-commit': [] };
   private readonly deferredKeys = new Set<string>();
@@ -183,10 +201,13 @@ export class UnitOfWork {
     if (
       input.origin === 'client' &&
       this.views.restricted &&
-      previous &&
+      !this.assignedIds.has(input.id) &&
       !(await this.views.client.read(input.resourceType, input.id))
     ) {
-      // A client changes only what it can see; what it cannot see does not exist for it.
+      // A restricted client changes only what it can see; what it cannot see does not exist for
+      // it, and the answer is the same whether the id exists for someone else or for nobody. Nor
+      // does it create under an id of its choosing (update-as-create, which R4 leaves to the
+      // server: https://hl7.org/fhir/R4/http.html#upsert): only the ids the server assigns.
       throw fhirError('resource-not-found', `${input.resourceType}/${input.id} does not exist`);
     }
     const live = previous && !previous.deleted ? previous : undefined;
@@ -296,8 +317,11 @@ export async function runUnitOfWork<T>(
   let committed: UnitOfWork | undefined;
   const result = await target.transactionViews(async (views) => {
     const uow = new UnitOfWork(services, views, auth);
-    const value = await work(uow);
-    await uow.beforeCommit();
+    const value = await withAssignedIds(uow.assignedIds, async () => {
+      const result = await work(uow);
+      await uow.beforeCommit();
+      return result;
+    });
     committed = uow;
     return value;
   });

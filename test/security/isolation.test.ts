@@ -391,26 +391,34 @@ describe.each([
   });
 
   // Last in the block: its Task names the other's ids, which the checks above look for.
-  it('a resource of its own that points at the other’s data includes nothing of it', async () => {
-    // A Task about the other's referral: what it points at stays invisible through _include.
-    const task = await created<Task>(t, me().token, {
+  it('a resource of its own cannot point at the other’s data: refused as for missing ids', async () => {
+    // Naming a resource grants nothing (issue 11): a Task about the other's referral and patient is
+    // refused exactly as one about ids nobody ever used, and leaves nothing in the other's view.
+    const missing = [randomUUID(), randomUUID()];
+    const task = (focus: string, subject: string): Task => ({
       resourceType: 'Task',
       status: 'requested',
       intent: 'order',
       code: { text: 'Phone the practice' },
-      focus: { reference: other().referrals[0] },
-      for: { reference: other().ownPatient },
+      focus: { reference: focus },
+      for: { reference: subject },
     });
-    const res = await as('GET', `/fhir/Task?_id=${task.id}&_include=Task:focus&_include=Task:patient`);
-    expect(matches(res)).toEqual([`Task/${task.id}`]);
-    expect(matches(res, 'include')).toEqual([]);
-    // ... nor does it make its way into the other's view.
-    const theirs = await t.fhir('GET', `/fhir/Task/${task.id}`, { token: other().token });
-    expect(theirs.status).toBe(404);
+    const hidden = await as('POST', '/fhir/Task', task(other().referrals[0] as string, other().ownPatient));
+    const absent = await as(
+      'POST',
+      '/fhir/Task',
+      task(`ServiceRequest/${missing[0]}`, `Patient/${missing[1]}`),
+    );
+    expectOutcome(hidden, 422, 'business-rule', 'business-rule');
+    const normalise = (res: Response, ids: string[]): string =>
+      ids.reduce((text, id, i) => text.replaceAll(id, `<id${i}>`), res.text ?? '');
+    expect(normalise(hidden, [idOf(other().referrals[0] as string), idOf(other().ownPatient)])).toBe(
+      normalise(absent, missing),
+    );
     const theirSearch = await t.fhir('GET', `/fhir/Task?focus=${other().referrals[0]}`, {
       token: other().token,
     });
-    expect(matches(theirSearch)).not.toContain(`Task/${task.id}`);
+    expect(matches(theirSearch)).toEqual([other().tasks[0]]);
   });
 });
 

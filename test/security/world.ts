@@ -105,7 +105,9 @@ export async function buildWorld(t: SecureApp): Promise<World> {
       everything: [],
     };
   }
-  // Referrer A registers the shared patient; B refers the same Patient by its id.
+  // Referrer A registers the shared patient. B cannot name a Patient it cannot see (naming grants
+  // nothing, issue 11): its referral of the same Patient is recorded by the practice on its behalf
+  // (requester B), which is what makes the Patient one of B's too.
   const shared = `Patient/${(await created(t, sides.a.token, patient({ name: [{ family: 'Shared', given: ['Sam'] }] }))).id}`;
   for (const side of [sides.a, sides.b]) {
     const own = await created(t, side.token, patient({ name: [{ family: `Own${side.clientId}` }] }));
@@ -113,7 +115,7 @@ export async function buildWorld(t: SecureApp): Promise<World> {
     for (const subject of [shared, side.ownPatient]) {
       const referral = await created(
         t,
-        side.token,
+        side === sides.b && subject === shared ? practice : side.token,
         referralServiceRequest({ subject, requester: side.practitioner }),
       );
       side.referrals.push(`ServiceRequest/${referral.id}`);
