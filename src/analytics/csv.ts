@@ -6,12 +6,20 @@ import { daysBetween, round } from './stats.js';
 /**
  * CSV (RFC 4180) for spreadsheets: a MeasureReport flattened to one row per group and stratum,
  * and one row per referral for the detailed export. Text that a spreadsheet would run as a
- * formula (=, +, -, @ first) is prefixed with an apostrophe.
+ * formula is prefixed with an apostrophe (OWASP, CSV Injection:
+ * https://owasp.org/www-community/attacks/CSV_Injection): a formula character (= + - @, tab, CR)
+ * first, also behind leading whitespace, line breaks, no-break spaces, byte-order marks and other
+ * invisible characters spreadsheets skip, and in the full-width and small forms (＝ ＋ － ＠,
+ * U+FF1D…, ﹦ ﹢ ﹣ ﹫) that spreadsheets with East Asian input normalise to the ASCII ones.
  */
+const FORMULA_START =
+  // eslint-disable-next-line no-control-regex
+  /^[\s\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2060\ufeff]*[=+\-@\t\r\uff1d\uff0b\uff0d\uff20\ufe66\ufe62\ufe63\ufe6b\u2212]/;
+
 export function csvCell(value: string | number | boolean | undefined): string {
   if (value === undefined) return '';
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  const safe = FORMULA_START.test(value) ? `'${value}` : value;
   return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
