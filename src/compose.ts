@@ -221,10 +221,16 @@ export async function compose(config: Config, overrides: ComposeOverrides = {}):
       if (closing) throw new Error('the service is closed');
       if (server) throw new Error('the service is already started');
       const host = options.host ?? config.host;
-      const s = createServer(app);
+      const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, idleTimeoutMs } = config.http;
+      // Node checks the headers and request timeouts only every connectionsCheckingInterval
+      // (30 s by default): check often enough that the configured bounds are what clients get.
+      const checkEveryMs = Math.max(50, Math.min(1_000, Math.floor(headersTimeoutMs / 4)));
+      const s = createServer({ connectionsCheckingInterval: checkEveryMs }, app);
       server = s;
-      s.headersTimeout = 30_000;
-      s.requestTimeout = 60_000;
+      s.headersTimeout = headersTimeoutMs;
+      s.requestTimeout = requestTimeoutMs;
+      s.keepAliveTimeout = keepAliveTimeoutMs;
+      s.timeout = idleTimeoutMs;
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
         s.listen(options.port ?? config.port, host, () => {

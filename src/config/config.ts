@@ -11,6 +11,18 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Largest accepted request body, in bytes. */
   bodyLimitBytes: number;
+  /**
+   * HTTP server timeouts in milliseconds, so idle or trickling clients cannot hold sockets (slowloris):
+   * whole headers (HTTP_HEADERS_TIMEOUT_MS, default 30000), whole request (HTTP_REQUEST_TIMEOUT_MS,
+   * 60000), idle kept-alive connection (HTTP_KEEP_ALIVE_TIMEOUT_MS, 5000), socket inactivity
+   * (HTTP_IDLE_TIMEOUT_MS, 120000).
+   */
+  http: {
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    idleTimeoutMs: number;
+  };
   /** Public base URL of the FHIR endpoint; derived from each request's Host when unset. */
   baseUrl?: string;
   /** The practice's Organization id and name (created on first start). */
@@ -70,6 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       1024,
       1 << 30,
     ),
+    http: parseHttpTimeouts(env),
     baseUrl,
     practiceOrganizationId: parseId(env.PRACTICE_ORGANIZATION_ID ?? 'practice', 'PRACTICE_ORGANIZATION_ID'),
     practiceName: env.PRACTICE_NAME ?? 'Physical Therapy Practice',
@@ -110,6 +123,38 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'PROGRESS_REPORT_EVERY_VISITS',
       1,
       100,
+    ),
+  };
+}
+
+function parseHttpTimeouts(env: NodeJS.ProcessEnv): Config['http'] {
+  const headersTimeoutMs = parseInteger(
+    env.HTTP_HEADERS_TIMEOUT_MS ?? '30000',
+    'HTTP_HEADERS_TIMEOUT_MS',
+    100,
+    600_000,
+  );
+  // Node refuses a request timeout shorter than the headers timeout.
+  const requestTimeoutMs = parseInteger(
+    env.HTTP_REQUEST_TIMEOUT_MS ?? String(Math.max(60_000, headersTimeoutMs)),
+    'HTTP_REQUEST_TIMEOUT_MS',
+    headersTimeoutMs,
+    3_600_000,
+  );
+  return {
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs: parseInteger(
+      env.HTTP_KEEP_ALIVE_TIMEOUT_MS ?? '5000',
+      'HTTP_KEEP_ALIVE_TIMEOUT_MS',
+      100,
+      600_000,
+    ),
+    idleTimeoutMs: parseInteger(
+      env.HTTP_IDLE_TIMEOUT_MS ?? '120000',
+      'HTTP_IDLE_TIMEOUT_MS',
+      1_000,
+      3_600_000,
     ),
   };
 }
