@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { fhirError } from '../fhir/errors.js';
 import { isPublic, requiredPermissions, type OperationPermissions } from './required-permissions.js';
 import { allows } from './scopes.js';
+import { auditTrailIsAppendOnly } from './scoped-store.js';
 import type { AuthContext, TokenService } from './token-service.js';
 
 declare module 'express-serve-static-core' {
@@ -59,6 +60,10 @@ export function requireScopes(options: { operations: OperationPermissions }) {
           `The token's scopes do not allow '${missing.permission}' on ${missing.resourceType === '*' ? 'all resource types' : missing.resourceType}`,
         ),
       );
+    }
+    // Append-only for everyone (see scoped-store.ts, which refuses the write itself on every path).
+    if (needs.some((n) => n.resourceType === 'AuditEvent' && n.permission !== 'r' && n.permission !== 's')) {
+      return next(auditTrailIsAppendOnly());
     }
     if (needs.some((n) => n.resourceType === 'AuditEvent') && req.auth.role !== 'admin') {
       return next(fhirError('forbidden', 'AuditEvents are available to admin clients only'));

@@ -38,7 +38,9 @@ export function scopedStore(store: FhirStore, auth: AuthContext | undefined): Sc
       // The server's own work inside a client's request (an episode, a Task, a progress update
       // composed from what the practice recorded) needs every resource, still labelled.
       const server = scopedTransaction(tx, undefined);
-      const client = restricted ? scopedTransaction(tx, restricted) : scopedTransaction(tx, undefined);
+      // The client's view inside a transaction (Bundle entries, messages) hides the audit trail
+      // as its reads outside one do, and never writes it (`appendOnlyAuditTrail`).
+      const client = appendOnlyAuditTrail(hideAuditTrailIn(scopedTransaction(tx, restricted), auth));
       return work({ client, server, restricted: restricted !== undefined });
     });
   return {
@@ -69,6 +71,45 @@ function hideAuditTrail(inner: StoreReader, auth: AuthContext | undefined): Stor
       return { ...page, versions: page.versions.filter((v) => v.resourceType !== 'AuditEvent') };
     },
   };
+}
+
+/** `hideAuditTrail` for the reads of a transaction view; its writes pass through. */
+function hideAuditTrailIn(tx: StoreTransaction, auth: AuthContext | undefined): StoreTransaction {
+  if (!auth || auth.role === 'admin') return tx;
+  return {
+    ...hideAuditTrail(tx, auth),
+    lock: (key) => tx.lock(key),
+    appendSubscriptionEvent: (s, f, o) => tx.appendSubscriptionEvent(s, f, o),
+    write: (request) => tx.write(request),
+  };
+}
+
+/**
+ * AuditEvents are append-only, and only the server appends (its audit trail and delivery worker
+ * write through the server's view): no client writes one, admin included, whatever the request or
+ * Bundle entry URL said, because every client write of every path reaches the store through this
+ * view. An audit log a client can add to or rewrite proves nothing (IHE BALP; ATNA "audit records
+ * shall not be modified").
+ */
+function appendOnlyAuditTrail(tx: StoreTransaction): StoreTransaction {
+  return {
+    ...tx,
+    write: (request: WriteRequest) => {
+      if (request.resourceType === 'AuditEvent' || request.resource?.resourceType === 'AuditEvent') {
+        return Promise.reject(auditTrailIsAppendOnly());
+      }
+      return tx.write(request);
+    },
+  };
+}
+
+/** The refusal of a client's AuditEvent write, on every path (also src/auth/auth-middleware.ts). */
+export function auditTrailIsAppendOnly(): Error {
+  return fhirError(
+    'forbidden',
+    'AuditEvents are append-only and written by the server only: no client may create, update or delete one',
+    'AuditEvent',
+  );
 }
 
 function bindAll(store: FhirStore): FhirStore {
