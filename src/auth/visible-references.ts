@@ -73,4 +73,3 @@ function literalReferences(resource: unknown, root: string): { reference: string
   visit(resource, root);
   return out;
 }
-

@@ -3,6 +3,7 @@ import type { WriteModule } from '../rest/unit-of-work.js';
 import { abortCancels, abortDecision, referralWithdrawn } from './cancellation.js';
 import { episodeFollowsTask } from './episode-follows-task.js';
 import { referralIntake, referralProfileCheck } from './intake.js';
+import { practiceOwned } from './practice-owned.js';
 import { referralLabels } from './referral-labels.js';
 import { referrerIdentity } from './referrer-identity.js';
 import { resendDetection } from './resend-detection.js';
@@ -27,6 +28,7 @@ export function referralModule(options: ReferralModuleOptions): WriteModule {
     handlers: [
       referralProfileCheck,
       referrerIdentity,
+      practiceOwned,
       referralIntake(options.practice),
       triage,
       abortDecision,

@@ -31,7 +31,10 @@ const idOf = (ref: string): string => ref.split('/')[1] as string;
 function expectSameAnswer(hidden: Response, missing: Response, hiddenId: string, missingId: string): void {
   expect(hidden.status, JSON.stringify(hidden.body)).toBe(missing.status);
   // A batch answers 200 with the refusal in its entry (checked by the caller).
-  const status = hidden.body?.type === 'batch-response' ? Number.parseInt(hidden.body.entry[0].response.status, 10) : hidden.status;
+  const status =
+    hidden.body?.type === 'batch-response'
+      ? Number.parseInt(hidden.body.entry[0].response.status, 10)
+      : hidden.status;
   expect(status).toBeGreaterThanOrEqual(400);
   expect(status).toBeLessThan(500);
   const normalise = (res: Response, id: string): string => (res.text ?? '').replaceAll(id, '<id>');
@@ -168,7 +171,8 @@ describe('naming a resource grants nothing', () => {
     });
     expect(practice.status).toBe(201);
     // B can still update what it sees.
-    const own = (await t.fhir('GET', `/fhir/${world.b.ownPatient}`, { token: world.b.token })).body as Resource;
+    const own = (await t.fhir('GET', `/fhir/${world.b.ownPatient}`, { token: world.b.token }))
+      .body as Resource;
     const updated = await t.fhir('PUT', `/fhir/${world.b.ownPatient}`, { token: world.b.token, body: own });
     expect(updated.status).toBe(200);
   });
