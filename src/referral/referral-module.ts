@@ -1,6 +1,7 @@
 import type { Organization, Reference } from '@medplum/fhirtypes';
 import type { WriteModule } from '../rest/unit-of-work.js';
 import { abortCancels, abortDecision, referralWithdrawn } from './cancellation.js';
+import { communicationSender } from './communication-sender.js';
 import { episodeFollowsTask } from './episode-follows-task.js';
 import { referralIntake, referralProfileCheck } from './intake.js';
 import { practiceOwned } from './practice-owned.js';
@@ -29,6 +30,7 @@ export function referralModule(options: ReferralModuleOptions): WriteModule {
       referralProfileCheck,
       referrerIdentity,
       practiceOwned,
+      communicationSender,
       referralIntake(options.practice),
       triage,
       abortDecision,
