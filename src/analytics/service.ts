@@ -5,7 +5,7 @@ import { analyticsDefinitions } from './definitions.js';
 import { evaluateMeasure } from './evaluate.js';
 import type { FeedbackFact } from './feedback.js';
 import type { ReferralFact } from './facts.js';
-import { loadAnalyticsDataset, type AnalyticsDataset } from './loader.js';
+import { loadAnalyticsDataset, type AnalyticsDataset, type LoadOptions } from './loader.js';
 import type { AnalyticsSubset } from './measures/types.js';
 import type { Period } from './period.js';
 import { resolveReferrer, type SourceIdentity } from './referrer.js';
@@ -14,6 +14,11 @@ import { resolveReferrer, type SourceIdentity } from './referrer.js';
  * The analytics entry point for routes: loads a period's facts once and keeps them briefly
  * (stale-while-revalidate), so the dashboard's filters, every Measure and the exports of the same
  * period share one load. A referring-source filter is applied to the cached facts.
+ *
+ * Single flight (issue 11, item 12): at most one load of a period runs at a time, whoever asks —
+ * the dashboard, `$evaluate-measure`, the CSV exports (a streaming export's load is the one the
+ * others wait for) — and each MeasureReport is evaluated once per loaded dataset, keyed by
+ * measure, period and referring source; concurrent identical requests share it.
  */
 export interface AnalyticsServiceOptions {
   store: StoreReader;
@@ -44,8 +49,12 @@ const MAX_CACHED_PERIODS = 4;
 
 export class AnalyticsService {
   private readonly cache = new Map<string, CacheEntry>();
+  /** MeasureReports evaluated from a dataset, by measure and source (dropped with the dataset). */
+  private readonly reports = new WeakMap<AnalyticsDataset, Map<string, MeasureReport>>();
   private readonly freshMs: number;
   private readonly staleMs: number;
+  /** How often a period was read from the store and a MeasureReport computed (observable in tests). */
+  readonly stats = { loads: 0, evaluations: 0 };
 
   constructor(private readonly options: AnalyticsServiceOptions) {
     // Reading a year of a busy practice takes seconds (every referral's visits, bookings, Task
@@ -83,7 +92,20 @@ export class AnalyticsService {
     return entry?.dataset && Date.now() - entry.loadedAt < this.staleMs ? entry.dataset : undefined;
   }
 
-  /** Keeps a dataset loaded elsewhere (the streaming export) for the next requests. */
+  /** The load of the period under way, if one is: a caller that would load it waits for this one. */
+  loading(period: Period): Promise<AnalyticsDataset> | undefined {
+    return this.cache.get(`${period.startMs}|${period.endMs}`)?.pending;
+  }
+
+  /**
+   * Loads the period now, handing each batch of facts to `onBatch` as it is read (the streaming
+   * export), and keeps the result; requests for the period meanwhile wait for this load.
+   */
+  loadStreaming(period: Period, onBatch: NonNullable<LoadOptions['onBatch']>): Promise<AnalyticsDataset> {
+    return this.refresh(`${period.startMs}|${period.endMs}`, period, onBatch);
+  }
+
+  /** Keeps a dataset loaded elsewhere for the next requests. */
   prime(period: Period, dataset: AnalyticsDataset): void {
     this.cache.set(`${period.startMs}|${period.endMs}`, { loadedAt: Date.now(), dataset });
     this.trim();
@@ -94,9 +116,13 @@ export class AnalyticsService {
     this.cache.clear();
   }
 
-  private refresh(key: string, period: Period): Promise<AnalyticsDataset> {
+  private refresh(key: string, period: Period, onBatch?: LoadOptions['onBatch']): Promise<AnalyticsDataset> {
     const entry: CacheEntry = this.cache.get(key) ?? { loadedAt: 0 };
-    const pending = loadAnalyticsDataset(this.options.store, { period }).then(
+    this.stats.loads++;
+    const pending = loadAnalyticsDataset(this.options.store, {
+      period,
+      ...(onBatch ? { onBatch } : {}),
+    }).then(
       (dataset) => {
         this.cache.set(key, { loadedAt: Date.now(), dataset });
         this.trim();
@@ -114,7 +140,10 @@ export class AnalyticsService {
 
   private trim(): void {
     while (this.cache.size > MAX_CACHED_PERIODS) {
-      const oldest = [...this.cache.entries()].sort((a, b) => a[1].loadedAt - b[1].loadedAt)[0];
+      // A load under way is never evicted: its waiters would be joined by a second load.
+      const oldest = [...this.cache.entries()]
+        .filter(([, e]) => e.dataset || !e.pending)
+        .sort((a, b) => a[1].loadedAt - b[1].loadedAt)[0];
       if (!oldest) return;
       this.cache.delete(oldest[0]);
     }
@@ -159,18 +188,30 @@ export class AnalyticsService {
     const measure = analyticsDefinitions().measures.get(measureId);
     if (!measure) throw fhirError('resource-not-found', `Measure/${measureId.slice(0, 64)} is not known`);
     const dataset = await this.dataset(period);
-    return evaluateMeasure(
-      measure,
-      subsetOf(dataset, source?.key),
-      { newReferrers: dataset.newReferrers },
-      {
-        period,
-        // When the figures were read: for a cached period, earlier than now.
-        now: dataset.computedAt,
-        ...(source?.reference ? { subject: source.reference } : {}),
-        ...(this.options.practice ? { reporter: this.options.practice } : {}),
-      },
-    );
+    // The dataset is the period's; evaluation is synchronous, so the first of concurrent callers
+    // evaluates and the others, resuming after it, find its report.
+    let reports = this.reports.get(dataset);
+    if (!reports) this.reports.set(dataset, (reports = new Map()));
+    const key = JSON.stringify([measureId, source?.key ?? null, source?.reference?.reference ?? null]);
+    let report = reports.get(key);
+    if (!report) {
+      this.stats.evaluations++;
+      report = evaluateMeasure(
+        measure,
+        subsetOf(dataset, source?.key),
+        { newReferrers: dataset.newReferrers },
+        {
+          period,
+          // When the figures were read: for a cached period, earlier than now.
+          now: dataset.computedAt,
+          ...(source?.reference ? { subject: source.reference } : {}),
+          ...(this.options.practice ? { reporter: this.options.practice } : {}),
+        },
+      );
+      reports.set(key, report);
+    }
+    // Each caller gets its own copy: the shared one is never handed out to be changed.
+    return structuredClone(report);
   }
 }
 

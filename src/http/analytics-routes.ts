@@ -5,7 +5,6 @@ import { dashboardModel, type DashboardModel } from '../analytics/dashboard/mode
 import { errorPage, renderDashboard } from '../analytics/dashboard/page.js';
 import { measureReportCsv, REFERRAL_HEADER, csvLine, referralCsvLine } from '../analytics/csv.js';
 import type { ReferralFact } from '../analytics/facts.js';
-import { loadAnalyticsDataset } from '../analytics/loader.js';
 import { parsePeriod, type Period } from '../analytics/period.js';
 import { AnalyticsService, subsetOf } from '../analytics/service.js';
 import { FhirError } from '../fhir/errors.js';
@@ -179,29 +178,34 @@ async function exportReferrals(
         .filter(keep)
         .map(referralCsvLine)
         .join('');
-      if (chunk && !res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
+      if (res.destroyed) return;
+      // A client gone mid-export never drains: stop waiting when the connection closes, since
+      // other requests for the period may be waiting for this load.
+      if (chunk && !res.write(chunk)) {
+        await new Promise((resolve) => {
+          res.once('drain', resolve);
+          res.once('close', resolve);
+        });
+      }
     }
   };
   try {
-    const cached = service.cached(period);
-    if (cached) {
-      const rows = subsetOf(cached, source).facts;
+    // Cached, or being loaded for another request: written from that one load.
+    const ready = service.cached(period) ?? (await service.loading(period));
+    if (ready) {
+      const rows = subsetOf(ready, source).facts;
       start(rows.length);
       await write(rows);
     } else {
       let started = false;
-      const dataset = await loadAnalyticsDataset(service.store, {
-        period,
-        onBatch: async (facts, progress) => {
-          if (!started) {
-            start(source ? undefined : progress.total);
-            started = true;
-          }
-          await write(facts);
-        },
+      await service.loadStreaming(period, async (facts, progress) => {
+        if (!started) {
+          start(source ? undefined : progress.total);
+          started = true;
+        }
+        await write(facts);
       });
       if (!started) start(0);
-      service.prime(period, dataset);
     }
     res.end();
   } catch (err) {
