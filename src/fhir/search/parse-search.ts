@@ -1,6 +1,7 @@
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { FhirError, toIssue, type IssueInput } from '../errors.js';
 import { parseDateRange } from './date-range.js';
+import { MAX_PARAMETERS, MAX_REPEATS_PER_PARAMETER, MAX_VALUES_PER_PARAMETER } from './search-limits.js';
 import { normalizeString } from './normalize.js';
 import {
   getAllSearchParameters,
@@ -46,8 +47,6 @@ export interface ParseOptions {
   maxCount?: number;
 }
 
-/** At most this many comma-separated values in one search parameter. */
-const MAX_VALUES = 100;
 const PREFIXES: RangePrefix[] = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap'];
 /** Result parameters that change only the shape of the answer and are safe to accept. */
 const IGNORED_RESULT_PARAMETERS = new Set(['_format', '_pretty']);
@@ -70,11 +69,31 @@ export function parseSearch(
   const errors: IssueInput[] = [];
   const indexed = getIndexedSearchParameters(resourceType);
   const all = getAllSearchParameters(resourceType);
+  if (params.length > MAX_PARAMETERS) {
+    throw new FhirError({
+      code: 'invalid-search-parameter',
+      message: `A search takes at most ${MAX_PARAMETERS} parameters; this one has ${params.length}`,
+      expression: params[MAX_PARAMETERS]?.[0],
+    });
+  }
+  const repeats = new Map<string, number>();
 
   for (const [rawName, rawValue] of params) {
     const [name = '', modifier] = splitOnce(rawName, ':');
     const where = `${rawName}`;
     try {
+      const seen = (repeats.get(name) ?? 0) + 1;
+      repeats.set(name, seen);
+      if (seen > MAX_REPEATS_PER_PARAMETER) {
+        if (seen === MAX_REPEATS_PER_PARAMETER + 1) {
+          errors.push({
+            code: 'invalid-search-parameter',
+            message: `Search parameter '${name}' is repeated more than ${MAX_REPEATS_PER_PARAMETER} times`,
+            expression: name,
+          });
+        }
+        continue;
+      }
       switch (name) {
         case '_count':
           parsed.query.count = Math.min(parseNonNegativeInt(rawValue, where), maxCount);
@@ -99,13 +118,12 @@ export function parseSearch(
           parsed.summary = rawValue as ParsedSearch['summary'];
           continue;
         case '_elements':
-          parsed.elements = rawValue
-            .split(',')
+          parsed.elements = splitValues(rawValue, where)
             .map((e) => e.trim())
             .filter(Boolean);
           continue;
         case '_sort':
-          parsed.query.sort = parseSort(resourceType, rawValue, indexed);
+          parsed.query.sort = parseSort(resourceType, splitValues(rawValue, where), indexed);
           continue;
         case '_include':
         case '_revinclude':
@@ -114,7 +132,11 @@ export function parseSearch(
           );
           continue;
         case '_id':
-          parsed.query.filters.push({ kind: 'id', values: splitValues(rawValue), not: modifier === 'not' });
+          parsed.query.filters.push({
+            kind: 'id',
+            values: splitValues(rawValue, where),
+            not: modifier === 'not',
+          });
           if (modifier && modifier !== 'not') {
             throw issue('invalid-search-parameter', `Modifier :${modifier} is not supported on _id`, where);
           }
@@ -129,7 +151,7 @@ export function parseSearch(
           }
           parsed.query.filters.push({
             kind: 'lastUpdated',
-            values: splitValues(rawValue).map((v) => parseDateValue(v, where)),
+            values: splitValues(rawValue, where).map((v) => parseDateValue(v, where)),
           });
           continue;
       }
@@ -190,15 +212,7 @@ function parseFilter(
     }
     return { kind: 'missing', code, table, missing: raw === 'true' };
   }
-  const values = splitValues(raw);
-  if (values.length > MAX_VALUES) {
-    // Each value is a clause of the SQL; an unbounded list would overrun the database's limits.
-    throw issue(
-      'invalid-search-parameter',
-      `Search parameter '${where}' has more than ${MAX_VALUES} values`,
-      where,
-    );
-  }
+  const values = splitValues(raw, where);
   if (values.length === 0 || values.some((v) => v === '')) {
     throw issue('invalid-search-parameter', `Search parameter '${where}' has an empty value`, where);
   }
@@ -334,10 +348,10 @@ function parseNonNegativeInt(v: string, where: string): number {
 
 function parseSort(
   resourceType: string,
-  raw: string,
+  parts: string[],
   indexed: Map<string, IndexedSearchParameter>,
 ): SortRule[] {
-  return raw.split(',').map((part) => {
+  return parts.map((part) => {
     const descending = part.startsWith('-');
     const code = descending ? part.slice(1) : part;
     if (code === '_id' || code === '_lastUpdated') {
@@ -382,9 +396,21 @@ function parseInclude(
   return { sourceType, code, targetType, iterate: modifier === 'iterate' };
 }
 
-/** Splits on unescaped commas (https://hl7.org/fhir/R4/search.html#escaping). */
-function splitValues(raw: string): string[] {
-  return splitEscaped(raw, ',');
+/**
+ * Splits on unescaped commas (https://hl7.org/fhir/R4/search.html#escaping), at most
+ * MAX_VALUES_PER_PARAMETER values: each is a clause of the SQL, and an unbounded list would make
+ * ever new statement shapes and overrun the database's limits.
+ */
+function splitValues(raw: string, where: string): string[] {
+  const values = splitEscaped(raw, ',');
+  if (values.length > MAX_VALUES_PER_PARAMETER) {
+    throw issue(
+      'invalid-search-parameter',
+      `Search parameter '${where}' has more than ${MAX_VALUES_PER_PARAMETER} values`,
+      where,
+    );
+  }
+  return values;
 }
 
 function splitEscaped(raw: string, separator: string): string[] {

@@ -17,6 +17,7 @@ import type {
 import { INDEX_TABLE_SPECS, indexTuples } from '../shared/index-tables.js';
 import { errorText, notificationUpdate, type NotificationUpdate } from '../shared/outbox.js';
 import { ReaderThrough } from '../shared/reader-through.js';
+import { StatementCache } from './statement-cache.js';
 import {
   historyPage,
   referencedResources,
@@ -74,20 +75,21 @@ export class SqliteTransaction extends ReaderThrough implements StoreTransaction
 
 /** Prepared statements over one connection. Synchronous underneath: better-sqlite3 is. */
 export class SqliteQueries implements StoreReader {
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements: StatementCache;
 
   constructor(
     private readonly db: Db,
     private readonly versions: Versioning,
-  ) {}
+  ) {
+    this.statements = new StatementCache((sql) => this.db.prepare(sql));
+  }
 
   private stmt(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.statements.set(sql, s);
-    }
-    return s;
+    return this.statements.get(sql);
+  }
+
+  preparedStatementCount(): number {
+    return this.statements.size;
   }
 
   private readonly rows = <R>(sql: string, params: unknown[]): R[] => this.stmt(sql).all(...params) as R[];

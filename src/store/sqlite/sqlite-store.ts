@@ -56,6 +56,14 @@ export class SqliteStore extends StoreBase implements ObservableStore {
     return work(this.readerQueries);
   }
 
+  /** Statements prepared and kept, over both connections (for the bound's test). */
+  preparedStatementCount(): number {
+    return (
+      this.writerQueries.preparedStatementCount() +
+      (this.inMemory ? 0 : this.readerQueries.preparedStatementCount())
+    );
+  }
+
   claimNotifications(nowMs: number, limit: number, leaseMs: number): Promise<OutboxNotification[]> {
     // A claim is a write (the lease), so it takes the write lock like any transaction.
     return this.writeLock.run(async () =>
