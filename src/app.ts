@@ -11,7 +11,7 @@ import type { TokenService } from './auth/token-service.js';
 import type { Logger } from 'pino';
 import { fhirError } from './fhir/errors.js';
 import { errorHandler } from './http/error-handler.js';
-import { analyticsRoutes } from './http/analytics-routes.js';
+import { analyticsRoutes, limitEvaluateMeasure } from './http/analytics-routes.js';
 import { classifyRequest } from './http/classify-request.js';
 import { fhirRoutes } from './http/fhir-routes.js';
 import { readFhirBody } from './http/read-body.js';
@@ -52,6 +52,8 @@ export interface AppDeps {
   };
   /** Records an AuditEvent for every FHIR request. */
   audit?: AuditTrail;
+  /** Analytics requests per client a minute (ANALYTICS_RATE_LIMIT_PER_MINUTE, default 60). */
+  analyticsRateLimitPerMinute?: number;
 }
 
 /** Builds the Express app from its dependencies: no globals and no listen, so tests can use it directly. */
@@ -97,6 +99,9 @@ export function createApp(deps: AppDeps): Express {
   if (security) app.use('/fhir', requireToken(security.tokens), rateLimit(security.rateLimitPerMinute));
   app.use('/fhir', acceptJsonOnly, readFhirBody(deps.bodyLimitBytes));
   if (security) app.use('/fhir', requireScopes({ operations: OPERATIONS }));
+  // The dashboard, the CSV exports and $evaluate-measure share one per-client analytics budget.
+  const analyticsLimit = security ? rateLimit(deps.analyticsRateLimitPerMinute ?? 60) : undefined;
+  if (analyticsLimit) app.use('/fhir', limitEvaluateMeasure(analyticsLimit));
   // One analytics service for $evaluate-measure and the dashboard, so they share its cache.
   const analytics = new AnalyticsService({ store: deps.store, now: deps.now, practice: deps.practice });
   app.use(
@@ -122,6 +127,8 @@ export function createApp(deps: AppDeps): Express {
     analyticsRoutes({
       store: deps.store,
       service: analytics,
+      ...(deps.audit ? { audit: deps.audit } : {}),
+      ...(analyticsLimit ? { limit: analyticsLimit } : {}),
       ...(security ? { authorize: requireToken(security.tokens) } : {}),
     }),
   );

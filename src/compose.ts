@@ -191,6 +191,7 @@ export async function compose(config: Config, overrides: ComposeOverrides = {}):
       progressReportEveryVisits: config.progressReportEveryVisits,
       bodyLimitBytes: config.bodyLimitBytes,
       baseUrl: config.baseUrl,
+      analyticsRateLimitPerMinute: config.auth.analyticsRateLimitPerMinute,
       version: overrides.version ?? packageVersion(),
     });
 

@@ -46,6 +46,8 @@ export interface Config {
     /** Where the development client is created when no CLIENTS_FILE is given. */
     devClientDir: string;
     tokenTtlSeconds: number;
+    /** Analytics requests (dashboard, CSV exports, $evaluate-measure) per client a minute. */
+    analyticsRateLimitPerMinute: number;
     rateLimitPerMinute: number;
   };
   production: boolean;
@@ -113,6 +115,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimitPerMinute: parseInteger(
         env.RATE_LIMIT_PER_MINUTE ?? '6000',
         'RATE_LIMIT_PER_MINUTE',
+        1,
+        1_000_000,
+      ),
+      analyticsRateLimitPerMinute: parseInteger(
+        env.ANALYTICS_RATE_LIMIT_PER_MINUTE ?? '60',
+        'ANALYTICS_RATE_LIMIT_PER_MINUTE',
         1,
         1_000_000,
       ),

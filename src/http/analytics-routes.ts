@@ -8,8 +8,10 @@ import type { ReferralFact } from '../analytics/facts.js';
 import { parsePeriod, type Period } from '../analytics/period.js';
 import { AnalyticsService, subsetOf } from '../analytics/service.js';
 import { FhirError } from '../fhir/errors.js';
-import { assertPracticeClient, evaluateMeasureReport } from '../operations/evaluate-measure.js';
+import { assertAnalyticsAccess, evaluateMeasureReport } from '../operations/evaluate-measure.js';
 import type { StoreReader } from '../store/fhir-store.js';
+import type { AuditTrail } from '../auth/audit-trail.js';
+import { auditAnalytics } from './analytics-audit.js';
 
 /**
  * Referral-programme analytics over HTTP, outside the FHIR endpoint (`$evaluate-measure` is an
@@ -33,6 +35,13 @@ export interface AnalyticsRouteDeps {
   service?: AnalyticsService;
   /** Guards the dashboard and the exports (calls next(err) to refuse). Default: allow. */
   authorize?: RequestHandler;
+  /** Records an AuditEvent per dashboard and export request. */
+  audit?: AuditTrail;
+  /**
+   * The analytics rate limit (per client), shared with `$evaluate-measure` (see
+   * `limitEvaluateMeasure`); after `authorize`, so it counts per client, not per address.
+   */
+  limit?: RequestHandler;
   /** The dashboard's one data source. Default: the service's cached dataset, filtered by source. */
   dashboardData?: DashboardData;
   practiceName?: string;
@@ -63,15 +72,25 @@ export function analyticsRoutes(deps: AnalyticsRouteDeps): Router {
   const basePath = (req: Request): string => req.baseUrl;
   const evaluate = (req: Request, id: string) => evaluateMeasureReport(service, id, query(req));
 
+  // Audited first, so that refusals (401, 403, 429) are recorded too, as on /fhir.
+  if (deps.audit) router.use(['/dashboard', '/analytics'], auditAnalytics(deps.audit));
   if (deps.authorize) {
     router.use('/dashboard', deps.authorize);
     router.use('/analytics', deps.authorize);
   }
-  // The figures span every referrer and read the store unscoped: practice and admin clients only.
+  // The figures span every referrer and read the store unscoped: practice and admin clients only,
+  // with the scope $evaluate-measure needs.
   router.use(['/dashboard', '/analytics'], (req, _res, next) => {
-    assertPracticeClient(req.auth);
+    assertAnalyticsAccess(req.auth);
     next();
   });
+  // One budget per client for every analytics request; the static assets are not counted.
+  const limit = deps.limit;
+  if (limit) {
+    router.use(['/dashboard', '/analytics'], (req, res, next) =>
+      req.originalUrl.startsWith('/dashboard/assets/') ? next() : limit(req, res, next),
+    );
+  }
 
   router.get('/analytics/measures/:file', async (req, res, next) => {
     const id = /^([a-z0-9-]{1,64})\.csv$/.exec(String(req.params.file))?.[1];
@@ -133,6 +152,20 @@ export function analyticsRoutes(deps: AnalyticsRouteDeps): Router {
   });
 
   return router;
+}
+
+/**
+ * The analytics limit for `$evaluate-measure` on the FHIR endpoint: the same budget as the
+ * dashboard and the exports, since it reads the same figures. Other FHIR requests pass.
+ */
+export function limitEvaluateMeasure(limit: RequestHandler): RequestHandler {
+  return (req, res, next) => {
+    const interaction = req.interaction;
+    if (interaction?.kind === 'operation' && interaction.operation === 'evaluate-measure') {
+      return limit(req, res, next);
+    }
+    next();
+  };
 }
 
 /** The dashboard's period: as given, or the twelve months up to today. */

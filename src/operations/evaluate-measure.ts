@@ -1,6 +1,7 @@
 import type { MeasureReport } from '@medplum/fhirtypes';
 import { parsePeriod } from '../analytics/period.js';
 import type { AnalyticsService } from '../analytics/service.js';
+import { allows } from '../auth/scopes.js';
 import type { AuthContext } from '../auth/token-service.js';
 import { fhirError } from '../fhir/errors.js';
 import { OPERATION_DEFINITION_BASE, type OperationEntry } from './types.js';
@@ -130,5 +131,21 @@ export function assertPracticeClient(auth: AuthContext | undefined): void {
   const role = auth?.role;
   if (role !== undefined && role !== 'practice' && role !== 'admin') {
     throw fhirError('forbidden', 'Referral-programme analytics are available to practice clients only');
+  }
+}
+
+/**
+ * The dashboard and the CSV exports ask what `$evaluate-measure` asks (its `permissions` above,
+ * checked for /fhir by the scope check): the practice's role, and a token whose scopes allow
+ * reading Measures (`system/Measure.r`, `system/*.rs`, ...). A practice token narrowed to, say,
+ * Communications sees no figures. Without authentication (AUTH=off) there is no token to check.
+ */
+export function assertAnalyticsAccess(auth: AuthContext | undefined): void {
+  assertPracticeClient(auth);
+  if (auth && !allows(auth.scopes, 'Measure', 'r')) {
+    throw fhirError(
+      'insufficient-scope',
+      "The token's scopes do not allow 'r' on Measure, which analytics need",
+    );
   }
 }
