@@ -11,7 +11,8 @@ import type {
 /**
  * Who referred: the same person counts once however the referral names them. The key is, in order:
  * 1. the NPI (identifier system http://hl7.org/fhir/sid/us-npi) of the Practitioner — the
- *    requester itself, or the PractitionerRole's practitioner, or an NPI on the Reference;
+ *    requester itself, or the PractitionerRole's practitioner — or, only when the reference
+ *    resolves to nothing on this server, an NPI on the Reference;
  * 2. for an Organization requester, its identifier (its NPI first);
  * 3. the normalised name: diacritics, case, punctuation, titles and degrees (Dr., MD, DPT…),
  *    middle initials and word order do not matter ("Dr. Amy Chen" = "Chen, Amy B. MD");
@@ -51,7 +52,12 @@ export function resolveReferrer(
   contained: Resource[] = [],
 ): ReferrerIdentity {
   const target = lookup(reference, directory, contained);
-  const fromReference = npiOf(reference?.identifier ? [reference.identifier] : undefined);
+  // An NPI written on the Reference is the writer's claim, not what the server knows: it names the
+  // source only when the reference resolves to nothing here (a referrer could otherwise claim
+  // another's NPI on its own referrals and be counted as them).
+  const fromReference = target
+    ? undefined
+    : npiOf(reference?.identifier ? [reference.identifier] : undefined);
   switch (target?.resourceType) {
     case 'Practitioner': {
       const p = target as Practitioner;

@@ -1,6 +1,7 @@
 import type { AccessLabelRule } from '../access/access-labels.js';
 import { accessLabels, referrerReference } from '../access/access-labels.js';
 import type { WriteModule } from '../rest/unit-of-work.js';
+import { ownIdentities } from './own-identities.js';
 import { visibleReferences } from './visible-references.js';
 
 /**
@@ -16,5 +17,11 @@ const everyType: AccessLabelRule = {
   },
 };
 
-/** Isolation's part of the write path: the labels above, and "naming a resource grants nothing". */
-export const accessModule: WriteModule = { labels: [everyType], handlers: [visibleReferences] };
+/**
+ * Isolation's part of the write path: the labels above, "naming a resource grants nothing", and a
+ * referrer's identities are the practice's to maintain.
+ */
+export const accessModule: WriteModule = {
+  labels: [everyType],
+  handlers: [ownIdentities, visibleReferences],
+};

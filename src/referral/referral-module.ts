@@ -2,6 +2,7 @@ import type { Organization, Reference } from '@medplum/fhirtypes';
 import type { WriteModule } from '../rest/unit-of-work.js';
 import { abortCancels, abortDecision, referralWithdrawn } from './cancellation.js';
 import { communicationSender } from './communication-sender.js';
+import { feedbackAuthor } from './feedback-author.js';
 import { episodeFollowsTask } from './episode-follows-task.js';
 import { referralIntake, referralProfileCheck } from './intake.js';
 import { practiceOwned } from './practice-owned.js';
@@ -31,6 +32,7 @@ export function referralModule(options: ReferralModuleOptions): WriteModule {
       referrerIdentity,
       practiceOwned,
       communicationSender,
+      feedbackAuthor,
       referralIntake(options.practice),
       triage,
       abortDecision,
