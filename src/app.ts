@@ -6,6 +6,7 @@ import type { AuditTrail } from './auth/audit-trail.js';
 import { requireScopes, requireToken } from './auth/auth-middleware.js';
 import { authRoutes } from './auth/auth-routes.js';
 import { captureClientAddress } from './auth/client-address.js';
+import { FailedAuthentications } from './auth/failed-authentications.js';
 import { rateLimit } from './auth/rate-limit.js';
 import type { TokenService } from './auth/token-service.js';
 import type { Logger } from 'pino';
@@ -54,6 +55,10 @@ export interface AppDeps {
   audit?: AuditTrail;
   /** Analytics requests per client a minute (ANALYTICS_RATE_LIMIT_PER_MINUTE, default 60). */
   analyticsRateLimitPerMinute?: number;
+  /** Express 'trust proxy' (TRUST_PROXY): default false, the socket's address is the client's. */
+  trustProxy?: false | number | string[];
+  /** Failed authentications per address before 429 (AUTH_FAILURE_LIMIT / _WINDOW_SECONDS). */
+  authFailures?: { limit: number; windowSeconds: number };
 }
 
 /** Builds the Express app from its dependencies: no globals and no listen, so tests can use it directly. */
@@ -61,7 +66,8 @@ export function createApp(deps: AppDeps): Express {
   const services = deps.services ?? createServices(deps);
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  // Proxies are trusted only as configured (TRUST_PROXY): req.ip, and so every per-address limit.
+  app.set('trust proxy', deps.trustProxy ?? false);
   // Security headers; the API serves JSON, so the strictest defaults fit.
   app.use(helmet());
   // Where the request came from, read once on arrival (the socket may be gone when it is done).
@@ -81,6 +87,7 @@ export function createApp(deps: AppDeps): Express {
   });
 
   const security = deps.security;
+  const failures = new FailedAuthentications(deps.authFailures);
   if (security) {
     // The token endpoint is limited per address: it is reachable without a token.
     app.use('/auth/token', rateLimit(security.rateLimitPerMinute));
@@ -96,7 +103,8 @@ export function createApp(deps: AppDeps): Express {
   app.use('/fhir', classifyRequest({ baseUrl: deps.baseUrl }));
   // Audit first, so refused requests (401, 403, 429, 4xx) are recorded too.
   if (deps.audit) app.use('/fhir', auditRequests(deps.audit, { operations: OPERATIONS }));
-  if (security) app.use('/fhir', requireToken(security.tokens), rateLimit(security.rateLimitPerMinute));
+  if (security)
+    app.use('/fhir', requireToken(security.tokens, failures), rateLimit(security.rateLimitPerMinute));
   app.use('/fhir', acceptJsonOnly, readFhirBody(deps.bodyLimitBytes));
   if (security) app.use('/fhir', requireScopes({ operations: OPERATIONS }));
   // The dashboard, the CSV exports and $evaluate-measure share one per-client analytics budget.
@@ -129,7 +137,7 @@ export function createApp(deps: AppDeps): Express {
       service: analytics,
       ...(deps.audit ? { audit: deps.audit } : {}),
       ...(analyticsLimit ? { limit: analyticsLimit } : {}),
-      ...(security ? { authorize: requireToken(security.tokens) } : {}),
+      ...(security ? { authorize: requireToken(security.tokens, failures) } : {}),
     }),
   );
   app.use((req, res) => {

@@ -12,6 +12,8 @@ import { KeyRing } from './auth/key-ring.js';
 import { TokenService } from './auth/token-service.js';
 import type { Config } from './config/config.js';
 import { DeliveryWorker, type DeliveryWorkerOptions } from './delivery/delivery-worker.js';
+import { EndpointRules } from './delivery/endpoint-policy.js';
+import { subscriptionPolicyModule } from './delivery/subscription-policy.js';
 import { loadFhirDefinitions } from './fhir/definitions.js';
 import { createLogger } from './logging.js';
 import { ensurePractice } from './referral/practice.js';
@@ -152,7 +154,14 @@ export async function compose(config: Config, overrides: ComposeOverrides = {}):
       onNotificationsQueued: () => worker?.wake(),
       progressReportEveryVisits: config.progressReportEveryVisits,
       modules: overrides.modules?.replace,
-      extraModules: overrides.modules?.extra,
+      // Delivery's rules that read DELIVERY_* settings (endpoint policy, per-client limit).
+      extraModules: [
+        subscriptionPolicyModule({
+          endpoints: new EndpointRules(config.delivery),
+          maxPerClient: config.delivery.maxSubscriptionsPerClient,
+        }),
+        ...(overrides.modules?.extra ?? []),
+      ],
     });
     const writer = serverWriter(scopedStore(store, undefined), services);
     // The published Measures, Questionnaire and OperationDefinitions: ordinary FHIR resources.
@@ -204,6 +213,8 @@ export async function compose(config: Config, overrides: ComposeOverrides = {}):
         baseUrl: options.baseUrl,
         practice: { reference: practice.reference as string },
         timeoutMs: options.timeoutMs ?? config.delivery.timeoutMs,
+        concurrency: config.delivery.concurrency,
+        endpoints: config.delivery,
         retry: options.retry ?? {
           baseDelayMs: config.delivery.baseBackoffMs,
           maxDelayMs: config.delivery.maxBackoffMs,

@@ -2,6 +2,7 @@ import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Logger } from 'pino';
 import { storeResource } from '../rest/internal-write.js';
 import type { ServerWriter } from '../rest/unit-of-work.js';
+import { CoalescedFailures } from './audit-coalescing.js';
 
 /**
  * One AuditEvent per request, shaped after IHE Basic Audit Log Patterns (who: client and role and
@@ -16,17 +17,39 @@ export class AuditTrail {
   private pending: AuditEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  private readonly failures = new CoalescedFailures();
+  private windowTimer: NodeJS.Timeout | undefined;
 
   constructor(
     /** AuditEvents go through the write path like every other write (one unit per batch). */
     private readonly writer: ServerWriter,
     private readonly logger: Logger,
     private readonly delayMs = 100,
+    /** How long failed authentications of one address and status share one AuditEvent. */
+    private readonly failureWindowMs = 60_000,
   ) {}
 
   record(event: AuditEvent): void {
     this.pending.push(event);
     this.timer ??= setTimeout(() => void this.flush(), this.delayMs);
+  }
+
+  /**
+   * A failed authentication (401, or 429 past the failure limit): coalesced with the others of
+   * `key` (address and status) in the current window (audit-coalescing.ts).
+   */
+  recordFailure(key: string, event: AuditEvent): void {
+    if (this.failures.add(key, event)) {
+      this.closeFailureWindows();
+      return;
+    }
+    this.windowTimer ??= setTimeout(() => this.closeFailureWindows(), this.failureWindowMs).unref();
+  }
+
+  private closeFailureWindows(): void {
+    clearTimeout(this.windowTimer);
+    this.windowTimer = undefined;
+    for (const event of this.failures.drain()) this.record(event);
   }
 
   /** An event that could not even be described: logged by its error type only (no patient data). */
@@ -41,7 +64,9 @@ export class AuditTrail {
     }
   }
 
+  /** Writes what is pending, the failure windows still open included (shutdown, tests). */
   async flush(): Promise<void> {
+    if (this.failures.size > 0) this.closeFailureWindows();
     clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.pending.splice(0);

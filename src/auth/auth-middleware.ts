@@ -1,5 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { fhirError } from '../fhir/errors.js';
+import { clientAddress } from './client-address.js';
+import type { FailedAuthentications } from './failed-authentications.js';
 import { isPublic, requiredPermissions, type OperationPermissions } from './required-permissions.js';
 import { allows } from './scopes.js';
 import { auditTrailIsAppendOnly } from './scoped-store.js';
@@ -18,7 +20,7 @@ declare module 'express-serve-static-core' {
  * names nothing (404): `req.interaction` is only looked at to find the public one. Outside /fhir
  * (the dashboard) there is no interaction, so a token is always needed.
  */
-export function requireToken(tokens: TokenService) {
+export function requireToken(tokens: TokenService, failures?: FailedAuthentications) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     if (isPublic(req.interaction)) return next();
     const header = req.headers.authorization ?? '';
@@ -26,17 +28,45 @@ export function requireToken(tokens: TokenService) {
     if (!token) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="fhir"');
       return next(
-        fhirError('unauthorized', 'A bearer access token is required (see /.well-known/smart-configuration)'),
+        refused(
+          req,
+          res,
+          failures,
+          'A bearer access token is required (see /.well-known/smart-configuration)',
+        ),
       );
     }
     try {
       req.auth = await tokens.verifyAccessToken(token);
     } catch {
       res.setHeader('WWW-Authenticate', 'Bearer realm="fhir", error="invalid_token"');
-      return next(fhirError('unauthorized', 'The access token is invalid or has expired'));
+      return next(refused(req, res, failures, 'The access token is invalid or has expired'));
     }
     next();
   };
+}
+
+/**
+ * A failed authentication: 401 (RFC 6750 §3.1), or 429 with Retry-After once the address has
+ * failed too often in the current window (failed-authentications.ts). Either way the audit record
+ * is coalesced per address and window (`res.locals.failedAuthentication`, audit-middleware.ts).
+ */
+function refused(
+  req: Request,
+  res: Response,
+  failures: FailedAuthentications | undefined,
+  message: string,
+): Error {
+  res.locals.failedAuthentication = true;
+  const verdict = failures?.fail(clientAddress(req));
+  if (verdict?.limited) {
+    res.setHeader('Retry-After', String(verdict.retryAfterSeconds));
+    return fhirError(
+      'rate-limited',
+      `Too many failed authentications from this address: the limit is ${failures?.limit} in ${failures?.windowSeconds} s`,
+    );
+  }
+  return fhirError('unauthorized', message);
 }
 
 /**

@@ -37,6 +37,7 @@ export function authRoutes(deps: AuthRouteDeps): Router {
       res.json(await deps.tokens.exchange(form, assertionAudiences(req, deps.publicOrigin)));
     } catch (err) {
       if (err instanceof OAuthError) {
+        if (err.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(err.retryAfterSeconds));
         res.status(err.status).json({ error: err.error, error_description: err.description });
         return;
       }

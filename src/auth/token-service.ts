@@ -4,14 +4,19 @@ import {
   createLocalJWKSet,
   createRemoteJWKSet,
   decodeProtectedHeader,
-  errors,
+  generateKeyPair,
   jwtVerify,
   SignJWT,
+  type CryptoKey,
   type JWTVerifyGetKey,
 } from 'jose';
 import type { ClientRegistration } from './clients.js';
 import type { KeyRing } from './key-ring.js';
+import { checkAssertionClaims } from './assertion-claims.js';
+import { OAuthError } from './oauth-error.js';
+import { ReplayCache } from './replay-cache.js';
 import { grantScopes, parseScopes } from './scopes.js';
+import { TokenBuckets } from './token-buckets.js';
 
 /**
  * SMART Backend Services (https://hl7.org/fhir/smart-app-launch/backend-services.html): a client
@@ -20,24 +25,18 @@ import { grantScopes, parseScopes } from './scopes.js';
  */
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 export const ASSERTION_ALGORITHMS = ['RS384', 'ES384'];
-const MAX_ASSERTION_LIFETIME_S = 300;
+/** Tokens one client may get a minute by default (TOKEN_RATE_LIMIT_PER_CLIENT). */
+export const DEFAULT_TOKENS_PER_CLIENT_PER_MINUTE = 120;
 
-/** An RFC 6749 §5.2 error answer. */
-export class OAuthError extends Error {
-  constructor(
-    readonly status: 400 | 401,
-    readonly error:
-      | 'invalid_request'
-      | 'invalid_client'
-      | 'invalid_grant'
-      | 'unauthorized_client'
-      | 'unsupported_grant_type'
-      | 'invalid_scope',
-    readonly description: string,
-  ) {
-    super(description);
-  }
-}
+/**
+ * The one answer to every assertion that fails for want of the client: an unknown client_id, a
+ * signature its keys do not verify, a key it has not registered. The same status and body for
+ * each, so the token endpoint does not tell who is registered (RFC 6749 §5.2 invalid_client).
+ */
+export const CLIENT_AUTHENTICATION_FAILED =
+  'The client could not be authenticated: unknown client, or a signature its registered keys do not verify';
+
+export { OAuthError };
 
 export type { AuthContext } from '../access/client-identity.js';
 
@@ -55,14 +54,28 @@ export interface TokenServiceOptions {
   issuer: string;
   tokenTtlSeconds: number;
   now?: () => number;
+  /** Tokens one client may get a minute, from any address (default 120). */
+  clientRateLimitPerMinute?: number;
+  /** Assertions remembered against replay at most (default 100,000). */
+  replayCacheSize?: number;
 }
 
 export class TokenService {
-  /** jti → expiry (ms): an assertion is accepted once (RFC 7523 §3, SMART: "jti never reused"). */
-  private readonly seenJti = new Map<string, number>();
+  /** An assertion is accepted once (RFC 7523 §3, SMART: "jti never reused"): replay-cache.ts. */
+  private readonly seenJti: ReplayCache;
   private readonly keySets = new Map<string, JWTVerifyGetKey>();
+  /** Per client, whatever the address (the per-address limit is the route's, app.ts). */
+  private readonly perClient: TokenBuckets;
+  /** Verifies the assertions of unknown clients, so they cost what a known client's do. */
+  private decoyKey: Promise<CryptoKey> | undefined;
 
-  constructor(private readonly options: TokenServiceOptions) {}
+  constructor(private readonly options: TokenServiceOptions) {
+    this.seenJti = new ReplayCache(options.replayCacheSize, () => this.now());
+    this.perClient = new TokenBuckets(
+      options.clientRateLimitPerMinute ?? DEFAULT_TOKENS_PER_CLIENT_PER_MINUTE,
+      () => this.now(),
+    );
+  }
 
   private now(): number {
     return this.options.now?.() ?? Date.now();
@@ -94,9 +107,13 @@ export class TokenService {
       );
     }
     const unverified = decodePayload(assertion);
-    const client = typeof unverified.iss === 'string' ? this.options.clients.get(unverified.iss) : undefined;
+    // The claims are checked before the client is looked up, so that what the answer says about
+    // them is the same whether the client exists or not.
+    checkAssertionClaims(unverified, tokenUrls, this.now());
+    const client = this.options.clients.get(unverified.iss as string);
     if (!client) {
-      throw new OAuthError(401, 'invalid_client', 'Unknown client');
+      await this.verifyWithDecoy(assertion);
+      throw new OAuthError(401, 'invalid_client', CLIENT_AUTHENTICATION_FAILED);
     }
     let payload;
     try {
@@ -108,14 +125,22 @@ export class TokenService {
         currentDate: new Date(this.now()),
         requiredClaims: ['exp', 'jti'],
       }));
-    } catch (err) {
-      throw new OAuthError(401, 'invalid_client', describeJoseError(err));
+    } catch {
+      throw new OAuthError(401, 'invalid_client', CLIENT_AUTHENTICATION_FAILED);
     }
+    // Counted only once the client proved itself: a forged assertion naming a client cannot use
+    // up that client's tokens (forgeries are limited per address).
+    const taken = this.perClient.take(client.client_id);
+    if (!taken.ok) {
+      throw new OAuthError(
+        429,
+        'invalid_request',
+        `Too many token requests for this client: the limit is ${this.perClient.perMinute} a minute`,
+        taken.retryAfterSeconds,
+      );
+    }
+    this.seenJti.remember(`${client.client_id}|${payload.jti as string}`, (payload.exp as number) * 1000);
     const nowS = Math.floor(this.now() / 1000);
-    if ((payload.exp as number) - nowS > MAX_ASSERTION_LIFETIME_S) {
-      throw new OAuthError(401, 'invalid_client', 'client_assertion exp is more than 5 minutes ahead');
-    }
-    this.rememberJti(`${client.client_id}|${payload.jti}`, (payload.exp as number) * 1000);
     const granted = grantScopes(form.scope, client.scope);
     if (granted.length === 0) {
       throw new OAuthError(400, 'invalid_scope', 'None of the requested scopes is granted to this client');
@@ -175,15 +200,13 @@ export class TokenService {
     return set;
   }
 
-  private rememberJti(key: string, expiresAt: number): void {
-    const now = this.now();
-    for (const [jti, exp] of this.seenJti) {
-      if (exp < now) this.seenJti.delete(jti);
+  private async verifyWithDecoy(assertion: string): Promise<void> {
+    this.decoyKey ??= generateKeyPair('ES384').then((pair) => pair.publicKey);
+    try {
+      await jwtVerify(assertion, await this.decoyKey, { algorithms: ASSERTION_ALGORITHMS });
+    } catch {
+      // Expected: the decoy verifies nothing.
     }
-    if (this.seenJti.has(key)) {
-      throw new OAuthError(401, 'invalid_client', 'client_assertion jti was already used (replay)');
-    }
-    this.seenJti.set(key, expiresAt);
   }
 }
 
@@ -196,14 +219,4 @@ function decodePayload(jwt: string): Record<string, unknown> {
   } catch {
     throw new OAuthError(400, 'invalid_request', 'client_assertion is not a JWT');
   }
-}
-
-function describeJoseError(err: unknown): string {
-  if (err instanceof errors.JWTExpired) return 'client_assertion has expired';
-  if (err instanceof errors.JWTClaimValidationFailed)
-    return `client_assertion claim ${err.claim} is not valid`;
-  if (err instanceof errors.JWSSignatureVerificationFailed)
-    return 'client_assertion signature does not verify';
-  if (err instanceof errors.JWKSNoMatchingKey) return 'no registered key matches the client_assertion';
-  return 'client_assertion could not be verified';
 }

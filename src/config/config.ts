@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 /**
  * Configuration from the environment, read and validated once by the composition root.
  * Everything else receives a typed `Config`; nothing reads `process.env` directly.
@@ -35,6 +37,14 @@ export interface Config {
     baseBackoffMs: number;
     maxBackoffMs: number;
     giveUpAfterMs: number;
+    /** Notifications in flight at once, each subscription's in order (DELIVERY_CONCURRENCY, 32). */
+    concurrency: number;
+    /** Active Subscriptions one client may have (DELIVERY_MAX_SUBSCRIPTIONS_PER_CLIENT, 50). */
+    maxSubscriptionsPerClient: number;
+    /** Hosts and CIDRs rest-hooks may reach though internal, over http too (DELIVERY_ALLOWED_HOSTS). */
+    allowedHosts: string[];
+    /** Loopback endpoints allowed (DELIVERY_ALLOW_LOOPBACK; default on outside production). */
+    allowLoopback: boolean;
   };
   /** A progress report goes to the referrer every N attended visits. */
   progressReportEveryVisits: number;
@@ -90,7 +100,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     practiceName: env.PRACTICE_NAME ?? 'Physical Therapy Practice',
     delivery: {
       enabled: (env.DELIVERY_WORKER ?? 'on') !== 'off',
-      timeoutMs: parseInteger(env.DELIVERY_TIMEOUT_MS ?? '10000', 'DELIVERY_TIMEOUT_MS', 100, 600_000),
+      // At most the ceiling a Subscription's backport-timeout may ask for (30 s).
+      timeoutMs: parseInteger(env.DELIVERY_TIMEOUT_MS ?? '10000', 'DELIVERY_TIMEOUT_MS', 100, 30_000),
       baseBackoffMs: parseInteger(
         env.DELIVERY_BASE_BACKOFF_MS ?? '1000',
         'DELIVERY_BASE_BACKOFF_MS',
@@ -105,6 +116,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ),
       giveUpAfterMs:
         parseInteger(env.DELIVERY_GIVE_UP_HOURS ?? '24', 'DELIVERY_GIVE_UP_HOURS', 1, 24 * 30) * 3_600_000,
+      concurrency: parseInteger(env.DELIVERY_CONCURRENCY ?? '32', 'DELIVERY_CONCURRENCY', 1, 1000),
+      maxSubscriptionsPerClient: parseInteger(
+        env.DELIVERY_MAX_SUBSCRIPTIONS_PER_CLIENT ?? '50',
+        'DELIVERY_MAX_SUBSCRIPTIONS_PER_CLIENT',
+        1,
+        100_000,
+      ),
+      allowedHosts: parseAllowedHosts(env.DELIVERY_ALLOWED_HOSTS),
+      allowLoopback: parseOnOff(
+        env.DELIVERY_ALLOW_LOOPBACK ?? (env.NODE_ENV === 'production' ? 'off' : 'on'),
+        'DELIVERY_ALLOW_LOOPBACK',
+      ),
     },
     auth: {
       enabled: parseAuth(env),
@@ -191,6 +214,29 @@ function parsePoolSize(value: string | undefined): number {
     throw new ConfigError('PG_POOL_SIZE must be an integer from 1 to 1000');
   }
   return n;
+}
+
+/** DELIVERY_ALLOWED_HOSTS: a comma list of host names and IP addresses or CIDRs. */
+function parseAllowedHosts(value: string | undefined): string[] {
+  const list = (value ?? '')
+    .split(',')
+    .map((item) => item.trim().toLowerCase())
+    .filter((item) => item !== '');
+  const cidr = /^([0-9a-f.:]+)(\/(\d{1,3}))?$/;
+  for (const item of list) {
+    const m = cidr.exec(item);
+    const family = m ? isIP(m[1] as string) : 0;
+    const ok = family
+      ? Number(m?.[3] ?? 0) <= (family === 4 ? 32 : 128)
+      : /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(item);
+    if (!ok) throw new ConfigError(`DELIVERY_ALLOWED_HOSTS: '${item}' is not a host name, address or CIDR`);
+  }
+  return list;
+}
+
+function parseOnOff(value: string, name: string): boolean {
+  if (value !== 'on' && value !== 'off') throw new ConfigError(`${name} must be on or off`);
+  return value === 'on';
 }
 
 function parseAuth(env: NodeJS.ProcessEnv): boolean {
