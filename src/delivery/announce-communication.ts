@@ -1,15 +1,19 @@
-import type { Subscription } from '@medplum/fhirtypes';
-import { matchesFilters } from '../fhir/search/match-index.js';
-import { findAll } from '../rest/internal-write.js';
 import type { WriteHandler } from '../rest/unit-of-work.js';
-import { REFERRAL_PROGRESS_TOPIC, TOPIC_RESOURCE, tryReadSettings } from './subscription-settings.js';
+import { candidateSubscriptions } from './subscription-index.js';
+import { TOPIC_RESOURCE, tryReadSettings } from './subscription-settings.js';
+import { matchesFilters } from '../fhir/search/match-index.js';
 
 /**
  * A new Communication that matches an active Subscription's filter gets an event and an outbox
  * notification in the same transaction — the notification exists if and only if the
  * Communication does, which is what makes a crash lose nothing. It runs because a Communication
- * was written, whoever wrote it (a client, the workflow, `$progress-report`); after commit the
- * delivery worker is woken once.
+ * was written by the practice's side (the workflow, `$progress-report`, a practice or admin
+ * client); after commit the delivery worker is woken once.
+ *
+ * The topic is the practice's progress updates to referrers: a Communication a referrer client
+ * wrote is never announced as one, whatever it names as sender (the signed notification would
+ * otherwise speak for the practice). Candidates come from the Subscriptions' recipient index
+ * (subscription-index.ts), every one of them, and each is decided on its one reading.
  */
 export function announceCommunication(wake?: () => void): WriteHandler {
   return {
@@ -21,13 +25,8 @@ export function announceCommunication(wake?: () => void): WriteHandler {
     async run(uow, change) {
       const written = change.written;
       if (!written?.resource) return;
-      const subscriptions = await findAll<Subscription>(
-        uow,
-        'Subscription',
-        `status=active&criteria:exact=${encodeURIComponent(REFERRAL_PROGRESS_TOPIC)}`,
-        1000,
-      );
-      for (const subscription of subscriptions) {
+      if (change.origin === 'client' && uow.auth?.role === 'referrer') return;
+      for (const subscription of await candidateSubscriptions(uow, written.resource)) {
         const settings = tryReadSettings(subscription);
         if (settings && matchesFilters(written.resource, settings.filters)) {
           await uow.system.appendSubscriptionEvent(

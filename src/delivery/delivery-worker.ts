@@ -5,8 +5,11 @@ import type { ServerWriter } from '../rest/unit-of-work.js';
 import type { FhirStore, OutboxNotification } from '../store/fhir-store.js';
 import { buildNotificationBundle } from './notification-bundle.js';
 import { decide, DEFAULT_RETRY_POLICY, type AttemptOutcome, type RetryPolicy } from './retry-policy.js';
+import { sendableHeaders } from './channel-headers.js';
+import { EndpointRules, type EndpointPolicy } from './endpoint-policy.js';
+import { createNotificationSender, type NotificationSender } from './send-notification.js';
 import { signBody, SIGNATURE_HEADER } from './signature.js';
-import { tryReadSettings, type SubscriptionSettings } from './subscription-settings.js';
+import { MAX_TIMEOUT_SECONDS, tryReadSettings, type SubscriptionSettings } from './subscription-settings.js';
 
 /**
  * The delivery worker: takes due notifications from the outbox, POSTs each to its subscription's
@@ -14,6 +17,12 @@ import { tryReadSettings, type SubscriptionSettings } from './subscription-setti
  * was committed by a write. Several workers (several instances) can run: claims are leases, so a
  * notification is handed to one worker at a time, and one whose worker died becomes due again.
  * Each attempt is recorded as an AuditEvent, so delivery is visible through FHIR.
+ *
+ * Subscriptions are delivered independently: each has a lane (its notifications in event order,
+ * one at a time, so a receiver sees events in sequence), and at most `concurrency` attempts run
+ * at once across lanes, taken round-robin. Nothing waits for a whole batch: a receiver that
+ * hangs holds its own lane, for at most its timeout per attempt (MAX_TIMEOUT_SECONDS), while the
+ * others keep being served.
  */
 export interface DeliveryWorkerOptions {
   store: FhirStore;
@@ -22,14 +31,34 @@ export interface DeliveryWorkerOptions {
   logger: Logger;
   baseUrl: string;
   retry?: RetryPolicy;
-  /** Per-attempt timeout unless the Subscription sets backport-timeout. */
+  /** Per-attempt timeout unless the Subscription sets backport-timeout; at most MAX_TIMEOUT_SECONDS. */
   timeoutMs?: number;
   /** Longest sleep between outbox checks when nothing is due (retries, other instances' writes). */
   pollMs?: number;
   batchSize?: number;
+  /** Attempts in flight at once (default 32). */
+  concurrency?: number;
+  /** Where endpoints may point (endpoint-policy.ts); default: public addresses only. */
+  endpoints?: EndpointPolicy;
   /** Who the AuditEvents name as the sender. */
   practice: { reference: string };
+  /** Replaces the guarded sender (send-notification.ts): no address checks are made then. */
   fetchImpl?: typeof fetch;
+}
+
+/** A claim's lease: an attempt starts only while enough of it is left to finish inside it. */
+const LEASE_MS = 60_000;
+const LEASE_MARGIN_MS = 5_000;
+const HEARTBEAT_CHECK_MS = 1_000;
+
+type Task =
+  | { kind: 'notification'; notification: OutboxNotification; claimedAtMs: number; done: () => void }
+  | { kind: 'heartbeat'; done: () => void };
+
+interface Lane {
+  tasks: Task[];
+  /** Waiting for a slot or attempting: a lane is never attempted twice at once. */
+  scheduled: boolean;
 }
 
 export class DeliveryWorker {
@@ -39,16 +68,32 @@ export class DeliveryWorker {
   private loop: Promise<void> | undefined;
   private readonly lastSent = new Map<string, number>();
   private readonly retry: RetryPolicy;
-  private readonly fetchImpl: typeof fetch;
+  private readonly send: NotificationSender & { close?: () => void };
+  private readonly endpoints: EndpointRules;
+  private readonly concurrency: number;
+  private readonly lanes = new Map<string, Lane>();
+  /** Lanes waiting for a slot, oldest first. */
+  private readonly ready: string[] = [];
+  /** Notification ids claimed and not yet finished (or dropped) here. */
+  private readonly held = new Set<number>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private lastHeartbeatCheckMs = 0;
 
   constructor(private readonly options: DeliveryWorkerOptions) {
     this.retry = options.retry ?? DEFAULT_RETRY_POLICY;
-    this.fetchImpl = options.fetchImpl ?? fetch;
+    this.concurrency = Math.max(1, options.concurrency ?? 32);
+    this.endpoints = new EndpointRules(options.endpoints ?? { allowedHosts: [], allowLoopback: false });
+    this.send = options.fetchImpl ? fetchSender(options.fetchImpl) : createNotificationSender(this.endpoints);
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
+    if (this.endpoints.policy.allowLoopback) {
+      this.options.logger.warn(
+        'delivery may POST to loopback endpoints (DELIVERY_ALLOW_LOOPBACK is on, the default outside production)',
+      );
+    }
     this.loop = this.run();
   }
 
@@ -56,6 +101,10 @@ export class DeliveryWorker {
     this.running = false;
     this.wake();
     await this.loop;
+    // Waiting notifications stay leased and become due again; attempts in flight are cut short.
+    for (const lane of this.lanes.values()) for (const task of lane.tasks.splice(0)) this.drop(task);
+    this.send.close?.();
+    await Promise.all([...this.inFlight]);
   }
 
   /** Called after a commit that queued notifications: deliver now rather than at the next poll. */
@@ -65,26 +114,103 @@ export class DeliveryWorker {
 
   /** Delivers everything due now; answers how many notifications it attempted. */
   async runOnce(nowMs = Date.now()): Promise<number> {
-    const batch = await this.options.store.claimNotifications(nowMs, this.options.batchSize ?? 50, 60_000);
-    // Subscriptions in parallel, each one's notifications in order: a receiver sees events in
-    // sequence, and one that refuses for good gets one request, not a batch of them.
-    const bySubscription = new Map<string, OutboxNotification[]>();
-    for (const n of batch)
-      bySubscription.set(n.subscriptionId, [...(bySubscription.get(n.subscriptionId) ?? []), n]);
-    await Promise.all(
-      [...bySubscription.values()].map(async (queue) => {
-        for (const n of queue.sort((a, b) => a.eventNumber - b.eventNumber)) await this.deliver(n);
-      }),
-    );
-    await this.sendHeartbeats(nowMs);
-    return batch.length;
+    const done = await this.claim(nowMs, this.options.batchSize ?? 50);
+    await Promise.all(done);
+    await Promise.all(await this.queueHeartbeats(nowMs));
+    return done.length;
+  }
+
+  /** Claims up to `limit` due notifications into their lanes; answers when each is finished. */
+  private async claim(nowMs: number, limit: number): Promise<Promise<void>[]> {
+    const batch = await this.options.store.claimNotifications(nowMs, limit, LEASE_MS);
+    const finished: Promise<void>[] = [];
+    for (const notification of batch.sort((a, b) => a.eventNumber - b.eventNumber)) {
+      if (this.held.has(notification.id)) continue;
+      this.held.add(notification.id);
+      finished.push(
+        new Promise<void>((done) =>
+          this.enqueue(notification.subscriptionId, {
+            kind: 'notification',
+            notification,
+            claimedAtMs: nowMs,
+            done,
+          }),
+        ),
+      );
+    }
+    this.pump();
+    return finished;
+  }
+
+  private enqueue(subscriptionId: string, task: Task): void {
+    let lane = this.lanes.get(subscriptionId);
+    if (!lane) {
+      lane = { tasks: [], scheduled: false };
+      this.lanes.set(subscriptionId, lane);
+    }
+    lane.tasks.push(task);
+    if (!lane.scheduled) {
+      lane.scheduled = true;
+      this.ready.push(subscriptionId);
+    }
+  }
+
+  /** Starts attempts while slots are free: one task of each ready lane in turn. */
+  private pump(): void {
+    while (this.inFlight.size < this.concurrency && this.ready.length > 0) {
+      const id = this.ready.shift() as string;
+      const lane = this.lanes.get(id);
+      const task = lane?.tasks.shift();
+      if (!lane || !task) {
+        this.lanes.delete(id);
+        continue;
+      }
+      const attempt = this.attempt(id, task)
+        .catch((err: unknown) => {
+          this.options.logger.error({ err: { type: (err as Error).name } }, 'delivery attempt failed');
+        })
+        .finally(() => {
+          this.inFlight.delete(attempt);
+          task.done();
+          if (task.kind === 'notification') this.held.delete(task.notification.id);
+          if (lane.tasks.length > 0) this.ready.push(id);
+          else {
+            lane.scheduled = false;
+            this.lanes.delete(id);
+          }
+          this.pump();
+          this.wake();
+        });
+      this.inFlight.add(attempt);
+    }
+  }
+
+  private async attempt(subscriptionId: string, task: Task): Promise<void> {
+    if (task.kind === 'heartbeat') return this.heartbeat(subscriptionId);
+    // Too little of the lease left to finish: leave it to run out (it is claimed again then)
+    // rather than risk two workers sending it at once.
+    if (Date.now() + this.maxTimeoutMs() + LEASE_MARGIN_MS > task.claimedAtMs + LEASE_MS) return;
+    await this.deliver(task.notification);
+  }
+
+  private drop(task: Task): void {
+    task.done();
+    if (task.kind === 'notification') this.held.delete(task.notification.id);
+  }
+
+  private maxTimeoutMs(): number {
+    return MAX_TIMEOUT_SECONDS * 1000;
   }
 
   private async run(): Promise<void> {
     while (this.running) {
       try {
-        const attempted = await this.runOnce();
-        if (attempted > 0) continue;
+        const room = Math.max(this.options.batchSize ?? 50, this.concurrency * 2) - this.held.size;
+        const limit = Math.min(this.options.batchSize ?? 50, room);
+        const claimed = limit > 0 ? (await this.claim(Date.now(), limit)).length : 0;
+        if (Date.now() - this.lastHeartbeatCheckMs >= HEARTBEAT_CHECK_MS)
+          void this.queueHeartbeats(Date.now());
+        if (claimed > 0 && claimed === limit) continue;
       } catch (err) {
         this.options.logger.error({ err: { type: (err as Error).name } }, 'delivery loop failed; retrying');
       }
@@ -93,7 +219,7 @@ export class DeliveryWorker {
   }
 
   private async sleep(): Promise<void> {
-    const pollMs = this.options.pollMs ?? 1_000;
+    const pollMs = Math.min(this.options.pollMs ?? 1_000, HEARTBEAT_CHECK_MS);
     let due: number | undefined;
     try {
       due = await this.options.store.nextNotificationDueMs();
@@ -150,39 +276,24 @@ export class DeliveryWorker {
       });
     } else {
       await store.finishNotification(notification.id, { status: 'failed', error: decision.reason });
-      await this.setError(subscription, decision.reason);
+      await this.setError(subscription, publicReason(outcome));
     }
   }
 
-  private async post(settings: SubscriptionSettings, body: string): Promise<AttemptOutcome> {
-    const headers: Record<string, string> = { 'content-type': 'application/fhir+json' };
-    for (const header of settings.headers) {
-      const i = header.indexOf(':');
-      if (i > 0) headers[header.slice(0, i).trim().toLowerCase()] = header.slice(i + 1).trim();
-    }
+  private post(settings: SubscriptionSettings, body: string): Promise<AttemptOutcome> {
+    // The channel's own headers first, so none can replace the ones the service sets.
+    const headers: Record<string, string> = {
+      ...sendableHeaders(settings.headers),
+      'content-type': 'application/fhir+json',
+    };
     if (settings.secret) {
       headers[SIGNATURE_HEADER] = signBody(settings.secret, body, Math.floor(Date.now() / 1000));
     }
-    const timeoutMs = settings.timeoutSeconds
-      ? settings.timeoutSeconds * 1000
-      : (this.options.timeoutMs ?? 10_000);
-    try {
-      const res = await this.fetchImpl(settings.endpoint, {
-        method: 'POST',
-        headers,
-        body,
-        signal: AbortSignal.timeout(timeoutMs),
-        redirect: 'manual',
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      return { kind: 'http', status: res.status, retryAfter: res.headers.get('retry-after') ?? undefined };
-    } catch (err) {
-      const e = err as Error & { cause?: { code?: string } };
-      return {
-        kind: 'network',
-        error: e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.name),
-      };
-    }
+    const timeoutMs = Math.min(
+      this.maxTimeoutMs(),
+      settings.timeoutSeconds ? settings.timeoutSeconds * 1000 : (this.options.timeoutMs ?? 10_000),
+    );
+    return this.send(settings.endpoint, headers, body, timeoutMs);
   }
 
   /** Gives up on a subscription: status error with the reason, and no more attempts for it. */
@@ -198,26 +309,39 @@ export class DeliveryWorker {
     this.options.logger.warn({ subscription: subscription.id, abandoned }, 'subscription set to error');
   }
 
-  private async sendHeartbeats(nowMs: number): Promise<void> {
+  /** Queues a heartbeat on the lane of each subscription due one; answers when each is sent. */
+  private async queueHeartbeats(nowMs: number): Promise<Promise<void>[]> {
+    this.lastHeartbeatCheckMs = nowMs;
     // Heartbeats are best-effort and per instance: a missed one says "check $status", nothing is lost.
+    const sent: Promise<void>[] = [];
     for (const [id, last] of this.lastSent) {
       const current = await this.options.store.read('Subscription', id);
       const subscription = current?.resource as Subscription | undefined;
       const settings = subscription ? tryReadSettings(subscription) : undefined;
       if (!subscription || subscription.status !== 'active' || !settings?.heartbeatSeconds) continue;
       if (nowMs - last < settings.heartbeatSeconds * 1000) continue;
-      const bundle = buildNotificationBundle({
-        baseUrl: this.options.baseUrl,
-        subscription,
-        type: 'heartbeat',
-        eventCount: await this.options.store.subscriptionEventCount(id),
-        events: [],
-        content: settings.content,
-        now: new Date(nowMs).toISOString(),
-      });
       this.lastSent.set(id, nowMs);
-      await this.post(settings, JSON.stringify(bundle));
+      sent.push(new Promise<void>((done) => this.enqueue(id, { kind: 'heartbeat', done })));
     }
+    this.pump();
+    return sent;
+  }
+
+  private async heartbeat(id: string): Promise<void> {
+    const current = await this.options.store.read('Subscription', id);
+    const subscription = current?.resource as Subscription | undefined;
+    const settings = subscription ? tryReadSettings(subscription) : undefined;
+    if (!subscription || subscription.status !== 'active' || !settings) return;
+    const bundle = buildNotificationBundle({
+      baseUrl: this.options.baseUrl,
+      subscription,
+      type: 'heartbeat',
+      eventCount: await this.options.store.subscriptionEventCount(id),
+      events: [],
+      content: settings.content,
+      now: new Date().toISOString(),
+    });
+    await this.post(settings, JSON.stringify(bundle));
   }
 
   /** Tracks subscriptions for heartbeats from their activation, not only after a first event. */
@@ -285,4 +409,37 @@ export class DeliveryWorker {
       );
     }
   }
+}
+
+/**
+ * What `Subscription.error` says — readable by the subscriber, so it must not map the network
+ * for it: every failure to reach the endpoint (refused, reset, timeout, DNS, TLS, a forbidden
+ * address) reads the same; a receiver's own HTTP refusal keeps its status, which is its answer.
+ */
+function publicReason(outcome: AttemptOutcome): string {
+  if (outcome.kind === 'http') return `the endpoint refused the notification (HTTP ${outcome.status})`;
+  return 'the endpoint could not be reached, or is not allowed';
+}
+
+/** The injected-fetch sender (tests, benchmarks): a plain fetch, without address checks. */
+function fetchSender(fetchImpl: typeof fetch): NotificationSender {
+  return async (endpoint, headers, body, timeoutMs) => {
+    try {
+      const res = await fetchImpl(endpoint, {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.timeout(timeoutMs),
+        redirect: 'manual',
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      return { kind: 'http', status: res.status, retryAfter: res.headers.get('retry-after') ?? undefined };
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string } };
+      return {
+        kind: 'network',
+        error: e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.name),
+      };
+    }
+  };
 }

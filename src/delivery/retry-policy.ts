@@ -4,6 +4,7 @@
  * - 408 Request Timeout, 429 Too Many Requests, 5xx, timeouts and network errors: transient —
  *   retry with capped exponential backoff and full jitter (AWS Architecture Blog, "Exponential
  *   Backoff And Jitter", 2015), honouring Retry-After (RFC 9110 §10.2.3) within the cap.
+ * - an endpoint whose address the endpoint policy forbids: permanent, nothing was sent.
  * - any other 4xx: permanent — the receiver refuses what we send; retrying would only storm it.
  * After `giveUpAfterMs` since the notification was queued, transient failures become permanent.
  */
@@ -20,7 +21,10 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
 };
 
 export type AttemptOutcome =
-  { kind: 'http'; status: number; retryAfter?: string } | { kind: 'network'; error: string };
+  | { kind: 'http'; status: number; retryAfter?: string }
+  | { kind: 'network'; error: string }
+  /** Not attempted: the endpoint resolves to an address the endpoint policy forbids (permanent). */
+  | { kind: 'blocked'; error: string };
 
 export type Decision =
   | { action: 'delivered' }
@@ -37,6 +41,9 @@ export function decide(
 ): Decision {
   if (outcome.kind === 'http' && outcome.status >= 200 && outcome.status < 300) {
     return { action: 'delivered' };
+  }
+  if (outcome.kind === 'blocked') {
+    return { action: 'give-up', reason: `the endpoint is not allowed (${outcome.error})` };
   }
   const reason = outcome.kind === 'http' ? `HTTP ${outcome.status}` : outcome.error;
   const transient =

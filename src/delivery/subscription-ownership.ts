@@ -1,12 +1,13 @@
 import type { Subscription } from '@medplum/fhirtypes';
 import { fhirError } from '../fhir/errors.js';
 import type { WriteHandler } from '../rest/unit-of-work.js';
-import { tryReadSettings } from './subscription-settings.js';
+import { isTopicBased, readSubscriptionSettings } from './subscription-settings.js';
 
 /**
- * A referrer subscribes only to its own recipients. Decided on the settings exactly as the
- * delivery worker parses them (subscription-settings.ts), so the check and the delivery cannot
- * read two different filters.
+ * A referrer subscribes only to its own recipients. Decided on the one reading of the Subscription
+ * (`readSubscriptionSettings`, the value the announce and the delivery worker use too), so the
+ * check and the delivery cannot read two different filters; what that reading cannot take
+ * unambiguously is refused there (422) before ownership is even asked.
  */
 export const subscriptionOwnership: WriteHandler = {
   name: 'delivery.subscription-ownership',
@@ -18,11 +19,8 @@ export const subscriptionOwnership: WriteHandler = {
   run(uow, change) {
     const auth = uow.auth;
     if (auth?.role !== 'referrer') return;
-    const settings = tryReadSettings(change.resource as Subscription);
-    const recipients = (settings?.filters ?? [])
-      .filter((f) => f.kind === 'reference' && f.code === 'recipient')
-      .flatMap((f) => (f.kind === 'reference' ? f.values : []))
-      .map((v) => v.reference ?? (v.targetType && v.targetId ? `${v.targetType}/${v.targetId}` : ''));
+    const subscription = change.resource as Subscription;
+    const recipients = isTopicBased(subscription) ? readSubscriptionSettings(subscription).recipients : [];
     if (recipients.length === 0 || recipients.some((r) => !auth.actsFor.includes(r))) {
       throw fhirError(
         'forbidden',

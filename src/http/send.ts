@@ -1,13 +1,21 @@
 import type { Request, Response } from 'express';
 import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { withoutSecrets } from '../delivery/subscription-secret.js';
 import { informationOutcome } from '../fhir/errors.js';
 import { versionLocation, weakEtag, type RestResult } from '../rest/rest-result.js';
 import type { Preferences } from './prefer.js';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
+/**
+ * Every FHIR body leaves through here, so write-only elements (a Subscription's signing secret)
+ * are removed in this one place, whichever interaction produced the body.
+ */
 export function sendJson(res: Response, status: number, body: Resource | OperationOutcome): void {
-  res.status(status).type(FHIR_JSON).send(JSON.stringify(body));
+  res
+    .status(status)
+    .type(FHIR_JSON)
+    .send(JSON.stringify(withoutSecrets(body)));
 }
 
 /**
