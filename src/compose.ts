@@ -182,6 +182,7 @@ export async function compose(config: Config, overrides: ComposeOverrides = {}):
             writer,
             logger,
             typeof overrides.audit === 'object' ? overrides.audit.delayMs : undefined,
+            config.auth.failureWindowSeconds * 1000,
           );
 
     let listening: Listening | undefined;
@@ -201,6 +202,8 @@ export async function compose(config: Config, overrides: ComposeOverrides = {}):
       bodyLimitBytes: config.bodyLimitBytes,
       baseUrl: config.baseUrl,
       analyticsRateLimitPerMinute: config.auth.analyticsRateLimitPerMinute,
+      trustProxy: config.trustProxy,
+      authFailures: { limit: config.auth.failureLimit, windowSeconds: config.auth.failureWindowSeconds },
       version: overrides.version ?? packageVersion(),
     });
 
@@ -327,6 +330,7 @@ async function securityFromConfig(
     keys,
     issuer: publicOrigin ?? 'urn:pt-referral-fhir',
     tokenTtlSeconds: config.auth.tokenTtlSeconds,
+    clientRateLimitPerMinute: config.auth.tokenRateLimitPerClient,
   });
   return {
     security: { tokens, rateLimitPerMinute: config.auth.rateLimitPerMinute, publicOrigin },

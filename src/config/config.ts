@@ -59,7 +59,18 @@ export interface Config {
     /** Analytics requests (dashboard, CSV exports, $evaluate-measure) per client a minute. */
     analyticsRateLimitPerMinute: number;
     rateLimitPerMinute: number;
+    /** Failed authentications (401) an address may have per window before 429 (AUTH_FAILURE_LIMIT, 100). */
+    failureLimit: number;
+    /** That window, and the window failed authentications are audited in (AUTH_FAILURE_WINDOW_SECONDS, 60). */
+    failureWindowSeconds: number;
+    /** Tokens one client may get a minute, from any address (TOKEN_RATE_LIMIT_PER_CLIENT, 120). */
+    tokenRateLimitPerClient: number;
   };
+  /**
+   * Express 'trust proxy' (TRUST_PROXY): `false` (default: the socket address is the client's), a
+   * hop count, or a list of proxy addresses/CIDRs whose X-Forwarded-For is believed.
+   */
+  trustProxy: false | number | string[];
   production: boolean;
 }
 
@@ -147,7 +158,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         1,
         1_000_000,
       ),
+      failureLimit: parseInteger(env.AUTH_FAILURE_LIMIT ?? '100', 'AUTH_FAILURE_LIMIT', 1, 1_000_000),
+      failureWindowSeconds: parseInteger(
+        env.AUTH_FAILURE_WINDOW_SECONDS ?? '60',
+        'AUTH_FAILURE_WINDOW_SECONDS',
+        1,
+        3600,
+      ),
+      tokenRateLimitPerClient: parseInteger(
+        env.TOKEN_RATE_LIMIT_PER_CLIENT ?? '120',
+        'TOKEN_RATE_LIMIT_PER_CLIENT',
+        1,
+        1_000_000,
+      ),
     },
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
     production: env.NODE_ENV === 'production',
     progressReportEveryVisits: parseInteger(
       env.PROGRESS_REPORT_EVERY_VISITS ?? '6',
@@ -214,6 +239,25 @@ function parsePoolSize(value: string | undefined): number {
     throw new ConfigError('PG_POOL_SIZE must be an integer from 1 to 1000');
   }
   return n;
+}
+
+/**
+ * TRUST_PROXY: unset or `false` trusts no proxy; a hop count (1-10) trusts that many proxies in
+ * front; otherwise a comma list of addresses, CIDRs or Express's names (loopback, linklocal,
+ * uniquelocal). `true` (trust every hop) is refused: anyone could then choose their address by
+ * sending X-Forwarded-For, and so escape the per-address limits.
+ */
+function parseTrustProxy(value: string | undefined): false | number | string[] {
+  const v = (value ?? '').trim();
+  if (v === '' || v === 'false') return false;
+  if (/^\d+$/.test(v)) return parseInteger(v, 'TRUST_PROXY', 1, 10);
+  const list = v.split(',').map((item) => item.trim());
+  if (list.some((item) => !/^(loopback|linklocal|uniquelocal|[0-9A-Fa-f.:]+(\/\d{1,3})?)$/.test(item))) {
+    throw new ConfigError(
+      'TRUST_PROXY must be false, a hop count (1-10) or a comma list of proxy addresses/CIDRs (loopback, linklocal, uniquelocal allowed)',
+    );
+  }
+  return list;
 }
 
 /** DELIVERY_ALLOWED_HOSTS: a comma list of host names and IP addresses or CIDRs. */
