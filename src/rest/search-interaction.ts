@@ -3,6 +3,7 @@ import { toOperationOutcome } from '../fhir/errors.js';
 import { applyElements, applySummary } from '../fhir/result-shaping.js';
 import { referencedTargets } from '../fhir/search/index-rows.js';
 import { parseSearch, type IncludeRequest, type ParsedSearch } from '../fhir/search/parse-search.js';
+import { MAX_VALUES_PER_PARAMETER } from '../fhir/search/search-limits.js';
 import type { StoreReader } from '../store/fhir-store.js';
 import { pageLinks } from './read-interactions.js';
 import { assertResourceType } from './resource-identity.js';
@@ -127,24 +128,29 @@ async function reverseInclude(
   targets: Resource[],
   include: IncludeRequest,
 ): Promise<Resource[]> {
-  if (targets.length === 0) {
-    return [];
+  const found: Resource[] = [];
+  // In slices of what one search parameter may list: a thousand targets in one reference filter
+  // overran SQLite's expression depth (a 500); each slice is a search shape clients make too.
+  for (let from = 0; from < targets.length && found.length < MAX_INCLUDED; from += MAX_VALUES_PER_PARAMETER) {
+    const result = await store.search({
+      resourceType: include.sourceType,
+      filters: [
+        {
+          kind: 'reference',
+          code: include.code,
+          values: targets
+            .slice(from, from + MAX_VALUES_PER_PARAMETER)
+            .map((t) => ({ targetType: t.resourceType, targetId: t.id as string })),
+        },
+      ],
+      sort: [],
+      count: MAX_INCLUDED - found.length,
+      offset: 0,
+      total: false,
+    });
+    found.push(...result.resources);
   }
-  const result = await store.search({
-    resourceType: include.sourceType,
-    filters: [
-      {
-        kind: 'reference',
-        code: include.code,
-        values: targets.map((t) => ({ targetType: t.resourceType, targetId: t.id as string })),
-      },
-    ],
-    sort: [],
-    count: MAX_INCLUDED,
-    offset: 0,
-    total: false,
-  });
-  return result.resources;
+  return found;
 }
 
 function key(resource: Resource): string {
