@@ -3,6 +3,7 @@ import type { Bundle, Observation, Resource } from '@medplum/fhirtypes';
 import type { Response } from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { patient, referralServiceRequest } from '../http/http-helpers.js';
+import { toMessage } from '../referral/referral-fixtures.js';
 import { startSecureApp, type SecureApp } from '../support/secure-app.js';
 import { testStoreUrl } from '../support/postgres.js';
 import { buildWorld, type World } from './world.js';
@@ -90,6 +91,28 @@ describe('naming a resource grants nothing', () => {
     }
     const after = await t.fhir('GET', `/fhir/Observation?subject=${victim}`, { token: world.practice });
     expect((after.body as Bundle).entry ?? []).toHaveLength(0);
+  });
+
+  it('refuses a $process-message referral naming an invisible patient exactly as a missing one', async () => {
+    const victim = world.a.ownPatient;
+    const missingId = randomUUID();
+    const send = (subject: string) =>
+      t.fhir('POST', '/fhir/$process-message', {
+        token: world.b.token,
+        body: toMessage({
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [
+            {
+              fullUrl: `urn:uuid:${randomUUID()}`,
+              resource: referralServiceRequest({ subject, requester: world.b.practitioner }),
+            },
+          ],
+        }),
+      });
+    const hidden = await send(victim);
+    const missing = await send(`Patient/${missingId}`);
+    expectSameAnswer(hidden, missing, idOf(victim), missingId);
   });
 
   it('accepts references to what arrives in the same transaction, and to what the referrer sees', async () => {
