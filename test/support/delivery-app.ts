@@ -34,11 +34,13 @@ export async function listenDeliveryApp(
     timeoutMs?: number;
     pollMs?: number;
     logLevel?: string;
+    /** More environment for the Config (DELIVERY_* settings). */
+    env?: Record<string, string>;
   } = {},
 ): Promise<DeliveryApp> {
   const { logs, sink } = captureLogs();
   const service = await compose(
-    testConfig({ DATABASE_URL: options.databaseUrl, LOG_LEVEL: options.logLevel ?? 'warn' }),
+    testConfig({ DATABASE_URL: options.databaseUrl, LOG_LEVEL: options.logLevel ?? 'warn', ...options.env }),
     {
       logSink: sink,
       validator: sharedValidator(),
