@@ -1,5 +1,6 @@
-import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
-import { toOperationOutcome } from '../fhir/errors.js';
+import type { Bundle, BundleEntry, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import type { Scope } from '../access/client-identity.js';
+import { toIssue, toOperationOutcome } from '../fhir/errors.js';
 import { applyElements, applySummary } from '../fhir/result-shaping.js';
 import { referencedTargets } from '../fhir/search/index-rows.js';
 import { parseSearch, type IncludeRequest, type ParsedSearch } from '../fhir/search/parse-search.js';
@@ -16,6 +17,11 @@ export interface SearchParams {
   selfUrl: string;
   /** `Prefer: handling=strict`: unknown parameters are an error, not a warning. */
   strict: boolean;
+  /**
+   * The token's SMART scopes (none when authentication is off). `_include`, `_revinclude` and
+   * `:iterate` add only resources of types these allow the client to fetch on its own.
+   */
+  scopes?: Scope[];
 }
 
 /** At most this many resources are added by `_include`/`_revinclude`, so one search stays bounded. */
@@ -39,7 +45,11 @@ export async function searchResources(store: StoreReader, request: SearchParams)
     (!hasMore && !countOnly && (matches.length > 0 || query.offset === 0)
       ? query.offset + matches.length
       : undefined);
-  const included = countOnly ? [] : await collectIncludes(store, matches, parsed);
+  const omitted = new Set<string>();
+  const included = countOnly
+    ? []
+    : await collectIncludes(store, matches, parsed, includable(request.scopes, omitted));
+  const warnings = [...parsed.warnings, ...omittedWarnings(omitted)];
 
   const entries: BundleEntry[] = [
     ...matches.map((resource) => ({
@@ -53,8 +63,8 @@ export async function searchResources(store: StoreReader, request: SearchParams)
       search: { mode: 'include' as const },
     })),
   ];
-  if (parsed.warnings.length > 0) {
-    entries.push({ resource: toOperationOutcome(parsed.warnings), search: { mode: 'outcome' } });
+  if (warnings.length > 0) {
+    entries.push({ resource: toOperationOutcome(warnings), search: { mode: 'outcome' } });
   }
   return {
     resourceType: 'Bundle',
@@ -75,10 +85,42 @@ function shape(resource: Resource, parsed: ParsedSearch): Resource {
   return resource;
 }
 
+/**
+ * Whether included resources of a type may be returned: only when the token could fetch that type
+ * itself, by read or by search (https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html).
+ * Other types are left out, as servers commonly do, rather than failing the whole search (403): the
+ * search itself was allowed, and its matches are not in doubt. Left-out types are noted in `omitted`.
+ */
+function includable(scopes: Scope[] | undefined, omitted: Set<string>): (resourceType: string) => boolean {
+  return (resourceType) => {
+    const allowed =
+      scopes === undefined ||
+      scopes.some(
+        (s) =>
+          (s.resourceType === '*' || s.resourceType === resourceType) &&
+          (s.permissions.has('r') || s.permissions.has('s')),
+      );
+    if (!allowed) omitted.add(resourceType);
+    return allowed;
+  };
+}
+
+function omittedWarnings(omitted: Set<string>): OperationOutcomeIssue[] {
+  return [...omitted].sort().map((type) =>
+    toIssue({
+      code: 'insufficient-scope',
+      severity: 'warning',
+      message: `Included ${type} resources are left out: the token's scopes do not allow ${type}`,
+      expression: '_include',
+    }),
+  );
+}
+
 async function collectIncludes(
   store: StoreReader,
   matches: Resource[],
   parsed: ParsedSearch,
+  allowed: (resourceType: string) => boolean,
 ): Promise<Resource[]> {
   if (parsed.include.length === 0 && parsed.revinclude.length === 0) {
     return [];
@@ -95,12 +137,13 @@ async function collectIncludes(
     const includes = round === 0 ? parsed.include : parsed.include.filter((i) => i.iterate);
     const revincludes = round === 0 ? parsed.revinclude : parsed.revinclude.filter((i) => i.iterate);
     for (const include of includes) {
-      found.push(...(await forwardInclude(store, frontier, include)));
+      found.push(...(await forwardInclude(store, frontier, include, allowed)));
     }
     for (const revinclude of revincludes) {
-      found.push(...(await reverseInclude(store, frontier, revinclude)));
+      // Not even looked for when the type is not allowed: nothing of it is returned or iterated through.
+      if (allowed(revinclude.sourceType)) found.push(...(await reverseInclude(store, frontier, revinclude)));
     }
-    const fresh = found.filter((r) => !seen.has(key(r)));
+    const fresh = found.filter((r) => !seen.has(key(r)) && allowed(r.resourceType));
     for (const r of fresh) {
       seen.add(key(r));
     }
@@ -114,11 +157,12 @@ async function forwardInclude(
   store: StoreReader,
   sources: Resource[],
   include: IncludeRequest,
+  allowed: (resourceType: string) => boolean,
 ): Promise<Resource[]> {
   const references = sources
     .filter((r) => r.resourceType === include.sourceType)
     .flatMap((r) => referencedTargets(r, include.code))
-    .filter((t) => !include.targetType || t.type === include.targetType)
+    .filter((t) => (!include.targetType || t.type === include.targetType) && allowed(t.type))
     .map((t) => `${t.type}/${t.id}`);
   return references.length > 0 ? store.readReferences(references) : [];
 }
