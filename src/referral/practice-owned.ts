@@ -54,8 +54,8 @@ export const practiceOwned: WriteHandler = {
     const keys = new Set([...Object.keys(before), ...Object.keys(task)]);
     for (const key of [...keys].sort()) {
       if (PLACER_MAY_CHANGE.has(key) || key === 'id' || key === 'resourceType') continue;
-      const was = (before as Record<string, unknown>)[key];
-      const is = (task as Record<string, unknown>)[key];
+      const was = (before as unknown as Record<string, unknown>)[key];
+      const is = (task as unknown as Record<string, unknown>)[key];
       if (!isDeepStrictEqual(was, is)) {
         throw forbidden(
           `Task.${key} is the practice’s: a referrer may cancel and add notes or inputs`,

@@ -1,4 +1,4 @@
-import type { MeasureReport, Practitioner, QuestionnaireResponse, Reference } from '@medplum/fhirtypes';
+import type { MeasureReport, Practitioner, QuestionnaireResponse } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FEEDBACK_QUESTIONNAIRE } from '../../src/analytics/feedback.js';
 import { NPI_SYSTEM } from '../../src/analytics/referrer.js';
@@ -40,7 +40,7 @@ afterAll(async () => {
 
 const claimedNpi = { system: NPI_SYSTEM, value: A_NPI };
 
-function feedback(author: Reference): QuestionnaireResponse {
+function feedback(author: QuestionnaireResponse['author'] & object): QuestionnaireResponse {
   return {
     resourceType: 'QuestionnaireResponse',
     questionnaire: FEEDBACK_QUESTIONNAIRE,
