@@ -49,14 +49,8 @@ export function auditRequests(trail: AuditTrail, options: { operations?: KnownOp
     res.on('finish', () => {
       // A listener that throws ends the process (an 'uncaughtException'): never let one out.
       try {
-        const event = auditEvent(req, res.statusCode, address, options.operations);
-        // A failed authentication is counted into one event per address and window, not one
-        // row per request: a flood of bad tokens cannot fill the disk.
-        if (res.locals.failedAuthentication === true && !req.auth) {
-          trail.recordFailure(`${address}|${res.statusCode}`, event);
-        } else {
-          trail.record(event);
-        }
+        // A failed authentication is coalesced by the trail (one event per address and window).
+        trail.record(auditEvent(req, res.statusCode, address, options.operations));
       } catch (err) {
         trail.lost(err);
       }

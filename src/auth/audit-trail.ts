@@ -29,16 +29,26 @@ export class AuditTrail {
     private readonly failureWindowMs = 60_000,
   ) {}
 
+  /**
+   * Records `event`; a failed authentication (an unauthenticated 401 or 429, on any endpoint) is
+   * coalesced with the others of its address, event type and status in the current window
+   * (audit-coalescing.ts), so a flood of bad tokens is a few rows, not one per request.
+   */
   record(event: AuditEvent): void {
+    const key = failedAuthenticationKey(event);
+    if (key !== undefined) {
+      this.recordFailure(key, event);
+      return;
+    }
+    this.append(event);
+  }
+
+  private append(event: AuditEvent): void {
     this.pending.push(event);
     this.timer ??= setTimeout(() => void this.flush(), this.delayMs);
   }
 
-  /**
-   * A failed authentication (401, or 429 past the failure limit): coalesced with the others of
-   * `key` (address and status) in the current window (audit-coalescing.ts).
-   */
-  recordFailure(key: string, event: AuditEvent): void {
+  private recordFailure(key: string, event: AuditEvent): void {
     if (this.failures.add(key, event)) {
       this.closeFailureWindows();
       return;
@@ -49,7 +59,7 @@ export class AuditTrail {
   private closeFailureWindows(): void {
     clearTimeout(this.windowTimer);
     this.windowTimer = undefined;
-    for (const event of this.failures.drain()) this.record(event);
+    for (const event of this.failures.drain()) this.append(event);
   }
 
   /** An event that could not even be described: logged by its error type only (no patient data). */
@@ -87,4 +97,12 @@ export class AuditTrail {
     })();
     await this.flushing;
   }
+}
+
+/** `address|type|status` of an unauthenticated 401 or 429, the requests coalesced; else undefined. */
+function failedAuthenticationKey(event: AuditEvent): string | undefined {
+  const agent = event.agent?.[0];
+  if (agent?.who?.identifier || agent?.who?.display !== 'unauthenticated') return undefined;
+  if (event.outcomeDesc !== 'HTTP 401' && event.outcomeDesc !== 'HTTP 429') return undefined;
+  return `${agent.network?.address ?? 'unknown'}|${event.type?.code ?? ''}|${event.outcomeDesc}`;
 }

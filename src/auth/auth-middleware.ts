@@ -48,8 +48,8 @@ export function requireToken(tokens: TokenService, failures?: FailedAuthenticati
 
 /**
  * A failed authentication: 401 (RFC 6750 §3.1), or 429 with Retry-After once the address has
- * failed too often in the current window (failed-authentications.ts). Either way the audit record
- * is coalesced per address and window (`res.locals.failedAuthentication`, audit-middleware.ts).
+ * failed too often in the current window (failed-authentications.ts). Either way the audit trail
+ * coalesces its record with the others of the address and window (audit-trail.ts).
  */
 function refused(
   req: Request,
@@ -57,7 +57,6 @@ function refused(
   failures: FailedAuthentications | undefined,
   message: string,
 ): Error {
-  res.locals.failedAuthentication = true;
   const verdict = failures?.fail(clientAddress(req));
   if (verdict?.limited) {
     res.setHeader('Retry-After', String(verdict.retryAfterSeconds));

@@ -75,4 +75,16 @@ describe('a flood of bad tokens', () => {
     expect((await t.fhir('GET', '/fhir/Patient', { token })).status).toBe(200);
     expect((await t.fhir('GET', '/fhir/Patient', { token: 'bad' })).status).toBe(429);
   });
+
+  it('bad tokens on the dashboard and CSV exports are coalesced as well', async () => {
+    const before = (await unauthenticatedEvents()).length;
+    for (let i = 0; i < 50; i++) {
+      await t.fhir('GET', i % 2 ? '/dashboard' : '/analytics/export.csv', { token: `bad-${i}` });
+    }
+    const events = (await unauthenticatedEvents()).slice(before);
+    expect(events.length).toBeGreaterThan(0);
+    // One per route type (Query, Export) and status, at most.
+    expect(events.length).toBeLessThanOrEqual(4);
+    expect(events.reduce((n, e) => n + attempts(e), 0)).toBe(50);
+  });
 });
