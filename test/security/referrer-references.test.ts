@@ -124,7 +124,11 @@ describe('naming a resource grants nothing', () => {
         type: 'transaction',
         entry: [
           {
-            resource: referralServiceRequest({ subject: fullUrl, requester: world.b.practitioner }),
+            // Addressed to the practice, which every client may name without reading it.
+            resource: referralServiceRequest(
+              { subject: fullUrl, requester: world.b.practitioner },
+              { performer: [{ reference: 'Organization/practice' }] },
+            ),
             request: { method: 'POST', url: 'ServiceRequest' },
           },
           { fullUrl, resource: patient(), request: { method: 'POST', url: 'Patient' } },
