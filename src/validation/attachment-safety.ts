@@ -68,23 +68,34 @@ const TOLERATED_DOCTYPE_ERRORS = new Set(['missing-doctype', 'non-conforming-doc
 /** One issue per Attachment with active content, named by its FHIRPath; 422 (business-rule). */
 export function activeAttachmentIssues(resource: Resource): OperationOutcomeIssue[] {
   const issues: OperationOutcomeIssue[] = [];
+  const refuse = (expression: string, text: string): void => {
+    issues.push({
+      severity: 'error',
+      code: 'security',
+      details: { coding: [{ system: ERROR_CODE_SYSTEM, code: 'business-rule' }], text },
+      expression: [expression],
+    });
+  };
   for (const { value, path } of objectsWithPaths(resource)) {
-    if (typeof value.contentType !== 'string' || typeof value.data !== 'string') continue;
+    if (typeof value.contentType !== 'string') continue;
+    // A viewer links to Attachment.url: a script URL there runs when someone opens the attachment.
+    if (typeof value.url === 'string' && isScriptUrl(value.url)) {
+      refuse(
+        `${path}.url`,
+        "The attachment's url is a script URL; active content is not accepted from clients",
+      );
+      continue;
+    }
+    if (typeof value.data !== 'string') continue;
     const kind = RENDERED_TYPES[value.contentType.split(';')[0]?.trim().toLowerCase() ?? ''];
     if (!kind) continue;
     const found = activeContent(decode(value.data, value.contentType), kind);
     if (!found) continue;
     // A Binary is the attachment itself: its data is the element at fault.
-    const expression = typeof value.resourceType === 'string' ? `${path}.data` : path;
-    issues.push({
-      severity: 'error',
-      code: 'security',
-      details: {
-        coding: [{ system: ERROR_CODE_SYSTEM, code: 'business-rule' }],
-        text: `The attachment's ${kind === 'html' ? 'HTML' : 'XML'} content is active (${found}); active content is not accepted from clients`,
-      },
-      expression: [expression],
-    });
+    refuse(
+      typeof value.resourceType === 'string' ? `${path}.data` : path,
+      `The attachment's ${kind === 'html' ? 'HTML' : 'XML'} content is active (${found}); active content is not accepted from clients`,
+    );
   }
   return issues;
 }

@@ -71,6 +71,21 @@ describe('HTML attachments from clients', () => {
     expect(issue?.expression?.[0]).toBe('Communication.payload[1].contentAttachment');
   });
 
+  it.each([
+    ['application/pdf', 'javascript:alert(1)'],
+    ['text/html', 'JaVaScRiPt:alert(1)'],
+  ])('refuses a %s attachment whose url is a script URL (%j)', async (contentType, url) => {
+    const res = await post({
+      resourceType: 'Communication',
+      status: 'completed',
+      payload: [{ contentAttachment: { contentType, url, title: 'Letter' } }],
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(422);
+    expect((res.body as OperationOutcome).issue?.[0]?.expression?.[0]).toBe(
+      'Communication.payload[0].contentAttachment.url',
+    );
+  });
+
   it('refuses a UTF-16 HTML attachment with a script, decoded by its byte-order mark', async () => {
     const utf16 = (text: string) =>
       Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]).toString('base64');
