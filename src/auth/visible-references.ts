@@ -1,4 +1,5 @@
 import { FhirError, type IssueInput } from '../fhir/errors.js';
+import { parseLocalReference } from '../fhir/search/index-rows.js';
 import type { UnitOfWork, WriteHandler } from '../rest/unit-of-work.js';
 
 /**
@@ -14,7 +15,8 @@ import type { UnitOfWork, WriteHandler } from '../rest/unit-of-work.js';
  * references (https://hl7.org/fhir/R4/references.html). The refusal reads the same whether the
  * target exists for someone else or for nobody.
  */
-const LITERAL = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+/** `urn:`, `http:`… : not a path on this server. */
+const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 
 export const visibleReferences: WriteHandler = {
   name: 'access.visible-references',
@@ -27,11 +29,11 @@ export const visibleReferences: WriteHandler = {
     if (uow.auth?.role !== 'referrer' || !change.resource) return;
     const problems: IssueInput[] = [];
     const seen = new Map<string, boolean>();
-    for (const { reference, path } of literalReferences(change.resource, change.resourceType)) {
-      let allowed = seen.get(reference);
+    for (const { target, reference, path } of literalReferences(change.resource, change.resourceType)) {
+      let allowed = seen.get(target);
       if (allowed === undefined) {
-        allowed = await mayReference(uow, reference);
-        seen.set(reference, allowed);
+        allowed = await mayReference(uow, target);
+        seen.set(target, allowed);
       }
       if (!allowed) {
         problems.push({
@@ -45,17 +47,24 @@ export const visibleReferences: WriteHandler = {
   },
 };
 
-async function mayReference(uow: UnitOfWork, reference: string): Promise<boolean> {
-  const [, type, id] = LITERAL.exec(reference) as RegExpExecArray;
-  if (uow.assignedIds.has(id as string)) return true;
-  if (uow.services.handlers.isPublicReference(`${type}/${id}`)) return true;
-  const visible = await uow.tx.read(type as string, id as string);
+async function mayReference(uow: UnitOfWork, target: string): Promise<boolean> {
+  const [type, id] = target.split('/') as [string, string];
+  if (uow.assignedIds.has(id)) return true;
+  if (uow.services.handlers.isPublicReference(target)) return true;
+  const visible = await uow.tx.read(type, id);
   return visible !== undefined && !visible.deleted;
 }
 
-/** Every `reference` that names a stored resource as `Type/id` (optionally versioned), with its path. */
-function literalReferences(resource: unknown, root: string): { reference: string; path: string }[] {
-  const out: { reference: string; path: string }[] = [];
+/**
+ * Every `reference` that names a resource on this server, as the search index reads it
+ * (fhir/search/index-rows.ts: `Type/id`, versioned or behind a relative path), with its path: the
+ * same parse that `_include`, reference searches and Subscription filters act on.
+ */
+function literalReferences(
+  resource: unknown,
+  root: string,
+): { target: string; reference: string; path: string }[] {
+  const out: { target: string; reference: string; path: string }[] = [];
   const visit = (value: unknown, path: string): void => {
     if (Array.isArray(value)) {
       value.forEach((v, i) => visit(v, `${path}[${i}]`));
@@ -63,8 +72,9 @@ function literalReferences(resource: unknown, root: string): { reference: string
     }
     if (typeof value !== 'object' || value === null) return;
     for (const [key, v] of Object.entries(value)) {
-      if (key === 'reference' && typeof v === 'string' && LITERAL.test(v)) {
-        out.push({ reference: v, path: `${path}.reference` });
+      if (key === 'reference' && typeof v === 'string') {
+        const local = v.startsWith('#') || ABSOLUTE.test(v) ? undefined : parseLocalReference(v);
+        if (local) out.push({ target: `${local.type}/${local.id}`, reference: v, path: `${path}.reference` });
       } else if (key !== 'meta') {
         visit(v, `${path}.${key}`);
       }

@@ -139,6 +139,19 @@ describe('naming a resource grants nothing', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(200);
   });
 
+  it('reads a reference as the search index does: a path ending in Type/id names that resource', async () => {
+    const victim = world.a.ownPatient;
+    const missingId = randomUUID();
+    for (const prefix of ['x/', '../', '']) {
+      const post = (subject: string) =>
+        t.fhir('POST', '/fhir/Observation', {
+          token: world.b.token,
+          body: observation(`${prefix}${subject}/_history/1`),
+        });
+      expectSameAnswer(await post(victim), await post(`Patient/${missingId}`), idOf(victim), missingId);
+    }
+  });
+
   it('leaves contained, absolute and logical references alone', async () => {
     const res = await t.fhir('POST', '/fhir/Observation', {
       token: world.b.token,
