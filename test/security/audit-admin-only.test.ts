@@ -161,6 +161,37 @@ describe('AuditEvents are read by admin clients only, on every path', () => {
   });
 });
 
+describe('AuditEvents through _include', () => {
+  it('a Provenance that targets an AuditEvent includes it for admin only, top level and in a batch', async () => {
+    const provenance = await t.fhir('POST', '/fhir/Provenance', {
+      token: tokens.admin,
+      body: {
+        resourceType: 'Provenance',
+        target: [{ reference: `AuditEvent/${auditId}` }],
+        recorded: new Date().toISOString(),
+        agent: [{ who: { display: 'admin' } }],
+      },
+    });
+    expect(provenance.status, JSON.stringify(provenance.body)).toBe(201);
+    const query = `Provenance?_id=${provenance.body.id as string}&_include=Provenance:target`;
+    const admin = await t.fhir('GET', `/fhir/${query}`, { token: tokens.admin });
+    expect(admin.text).toContain('"resourceType":"AuditEvent"');
+    for (const role of ['practice', 'referrer'] as const) {
+      const top = await t.fhir('GET', `/fhir/${query}`, { token: tokens[role] });
+      expect(top.status, role).toBeLessThan(500);
+      expect(top.text, role).not.toContain('"resourceType":"AuditEvent"');
+      for (const type of ['batch', 'transaction'] as const) {
+        const res = await t.fhir('POST', '/fhir', {
+          token: tokens[role],
+          body: bundle(type, [{ request: { method: 'GET', url: query } }]),
+        });
+        expect(res.status, `${role} ${type}`).toBeLessThan(500);
+        expect(res.text, `${role} ${type}`).not.toContain('"resourceType":"AuditEvent"');
+      }
+    }
+  });
+});
+
 describe('AuditEvents are append-only for every client, admin included', () => {
   it('create, update, conditional update, delete and conditional delete at the top level: refused for every role', async () => {
     for (const role of ['admin', 'practice', 'referrer'] as const) {
