@@ -204,7 +204,13 @@ async function exportReferrals(
     res.flushHeaders();
     res.write(csvLine(REFERRAL_HEADER));
   };
-  const write = async (facts: ReferralFact[]): Promise<void> => {
+  /**
+   * Writes the facts' rows, waiting for the client to drain when `paced`. The streaming load is
+   * not paced: other requests for the period wait for that load, and a client reading slowly
+   * must not hold them up; its rows are buffered instead (about a third of the facts' own memory,
+   * which the load holds anyway until it is cached).
+   */
+  const write = async (facts: ReferralFact[], paced = true): Promise<void> => {
     for (let i = 0; i < facts.length; i += 500) {
       const chunk = facts
         .slice(i, i + 500)
@@ -214,7 +220,7 @@ async function exportReferrals(
       if (res.destroyed) return;
       // A client gone mid-export never drains: stop waiting when the connection closes, since
       // other requests for the period may be waiting for this load.
-      if (chunk && !res.write(chunk)) {
+      if (chunk && !res.write(chunk) && paced) {
         await new Promise((resolve) => {
           res.once('drain', resolve);
           res.once('close', resolve);
@@ -236,7 +242,7 @@ async function exportReferrals(
           start(source ? undefined : progress.total);
           started = true;
         }
-        await write(facts);
+        await write(facts, false);
       });
       if (!started) start(0);
     }
