@@ -2,6 +2,7 @@ import type { Bundle, BundleEntry, BundleEntryResponse, Resource } from '@medplu
 import { FhirError, fhirError, type IssueInput } from '../fhir/errors.js';
 import type { AuthContext } from '../access/client-identity.js';
 import { toFhirError } from '../validation/resource-validator.js';
+import { eventLoopPace } from './event-loop-pace.js';
 import { findConditionalMatches } from './conditional.js';
 import { parseEntryUrl, type EntryUrl } from './entry-url.js';
 import { classify, splitEntryUrl, type Interaction } from './interaction.js';
@@ -78,7 +79,8 @@ export async function processBundle(
   const entries = planEntries(bundle, request.baseUrl);
   if (bundle.type === 'transaction') {
     // One validation stage for the whole transaction, so the client hears of every problem at once.
-    const result = request.validated ? undefined : services.validator.validate(bundle);
+    // Sliced with yields for a large Bundle: validating thousands of entries takes seconds of CPU.
+    const result = request.validated ? undefined : await services.validator.validateYielding(bundle);
     if (result?.failure) {
       throw toFhirError(result, result.failure);
     }
@@ -204,7 +206,9 @@ async function processTransaction(
       // a fresh copy each time: ids and rewritten references from a rolled-back try must not leak.
       entries = structuredClone(planned);
       const out = new Map<number, RestResult>();
+      const pace = eventLoopPace();
       const run = async (entry: PlannedEntry): Promise<void> => {
+        await pace();
         try {
           out.set(entry.index, await executeEntry(ctx, entry, request.baseUrl, true));
         } catch (err) {
@@ -253,7 +257,9 @@ async function processBatch(
   request: BundleRequest,
 ): Promise<Bundle> {
   const responses: BundleEntry[] = [];
+  const pace = eventLoopPace();
   for (const entry of entries) {
+    await pace();
     try {
       const original = structuredClone(entry);
       const result = await runUnitOfWork(
@@ -355,7 +361,10 @@ function assertNoResolvedOverlap(entries: PlannedEntry[], deletes: Map<number, R
 async function resolveIdentities(ctx: WriteContext, entries: PlannedEntry[]): Promise<Map<string, string>> {
   const { tx } = ctx;
   const map = new Map<string, string>();
+  const pace = eventLoopPace();
   for (const entry of entries) {
+    // Conditional creates and updates search: thousands of them are seconds of work.
+    await pace();
     const type = entry.url.resourceType;
     const where = `Bundle.entry[${entry.index}]`;
     if (entry.method === 'POST') {
