@@ -78,6 +78,8 @@ export class DeliveryWorker {
   private readonly held = new Set<number>();
   private readonly inFlight = new Set<Promise<void>>();
   private lastHeartbeatCheckMs = 0;
+  /** Set by stop(): nothing new starts (a heartbeat check may still be finishing). */
+  private stopped = false;
 
   constructor(private readonly options: DeliveryWorkerOptions) {
     this.retry = options.retry ?? DEFAULT_RETRY_POLICY;
@@ -89,6 +91,7 @@ export class DeliveryWorker {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.stopped = false;
     if (this.endpoints.policy.allowLoopback) {
       this.options.logger.warn(
         'delivery may POST to loopback endpoints (DELIVERY_ALLOW_LOOPBACK is on, the default outside production)',
@@ -99,6 +102,7 @@ export class DeliveryWorker {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.stopped = true;
     this.wake();
     await this.loop;
     // Waiting notifications stay leased and become due again; attempts in flight are cut short.
@@ -157,7 +161,7 @@ export class DeliveryWorker {
 
   /** Starts attempts while slots are free: one task of each ready lane in turn. */
   private pump(): void {
-    while (this.inFlight.size < this.concurrency && this.ready.length > 0) {
+    while (!this.stopped && this.inFlight.size < this.concurrency && this.ready.length > 0) {
       const id = this.ready.shift() as string;
       const lane = this.lanes.get(id);
       const task = lane?.tasks.shift();
@@ -208,8 +212,11 @@ export class DeliveryWorker {
         const room = Math.max(this.options.batchSize ?? 50, this.concurrency * 2) - this.held.size;
         const limit = Math.min(this.options.batchSize ?? 50, room);
         const claimed = limit > 0 ? (await this.claim(Date.now(), limit)).length : 0;
-        if (Date.now() - this.lastHeartbeatCheckMs >= HEARTBEAT_CHECK_MS)
-          void this.queueHeartbeats(Date.now());
+        if (Date.now() - this.lastHeartbeatCheckMs >= HEARTBEAT_CHECK_MS) {
+          this.queueHeartbeats(Date.now()).catch((err: unknown) => {
+            this.options.logger.warn({ err: { type: (err as Error).name } }, 'heartbeat check failed');
+          });
+        }
         if (claimed > 0 && claimed === limit) continue;
       } catch (err) {
         this.options.logger.error({ err: { type: (err as Error).name } }, 'delivery loop failed; retrying');

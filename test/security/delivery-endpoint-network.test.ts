@@ -49,7 +49,11 @@ async function countingListener(): Promise<{
 }
 
 async function post(app: DeliveryApp, body: unknown) {
-  return fhirRequest<OperationOutcome & Subscription>('POST', `${app.fhirBase}/Subscription`, body);
+  return fhirRequest<OperationOutcome & Omit<Subscription, 'resourceType'>>(
+    'POST',
+    `${app.fhirBase}/Subscription`,
+    body,
+  );
 }
 
 describe('in production (loopback not allowed)', () => {
