@@ -164,6 +164,23 @@ describe('outside production (loopback allowed by default)', () => {
     await app?.close();
   });
 
+  it('reaches a receiver by a name that resolves to loopback (the guarded lookup answers it)', async () => {
+    const hook = await startCaptureServer();
+    cleanups.push(() => hook.close());
+    const endpoint = hook.url.replace('127.0.0.1', 'localhost');
+    const res = await post(
+      app,
+      topicSubscription(endpoint, { filter: 'Communication?recipient=Practitioner/dr-name' }),
+    );
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    await fhirRequest(
+      'POST',
+      `${app.fhirBase}/Communication`,
+      progressCommunication('by-name', 'Practitioner/dr-name'),
+    );
+    await waitFor('the notification', () => hook.requests.length > 0);
+  });
+
   it('warns at start-up that loopback endpoints are allowed', () => {
     expect(app.logs.some((l) => l.level === 40 && String(l.msg).includes('loopback'))).toBe(true);
   });
