@@ -21,7 +21,16 @@ const FOLDER = 'r4-core';
 const skip = skipWithoutExamples(SUITE);
 const INVALID_EXAMPLES = new Set(['bundle-questionnaire.json']);
 const files = listExamples(FOLDER);
-const validFiles = files.filter((f) => !INVALID_EXAMPLES.has(f));
+/**
+ * AuditEvents are the server's own append-only record (issue 11: no client creates, updates or
+ * deletes one, whatever its role), so the AuditEvent examples are checked for validity with
+ * $validate and for refusal of a client create instead of the create/update/delete round trip.
+ */
+const APPEND_ONLY_TYPES = new Set(['AuditEvent']);
+const isAppendOnly = (file: string): boolean =>
+  APPEND_ONLY_TYPES.has(readExample(`${FOLDER}/${file}`).resourceType);
+const validFiles = files.filter((f) => !INVALID_EXAMPLES.has(f) && !isAppendOnly(f));
+const appendOnlyFiles = files.filter((f) => !INVALID_EXAMPLES.has(f) && isAppendOnly(f));
 
 /**
  * The resource without its id and server-managed meta: versionId, lastUpdated, and the access
@@ -150,6 +159,26 @@ describe.skipIf(skip)(SUITE, () => {
     for (const param of searches) {
       expect(ids(await search(type, param)), `${type}?${param.join('=')} after delete`).not.toContain(id);
     }
+  });
+
+  it.each(appendOnlyFiles)('%s: valid, and a client cannot create it (append-only)', async (file) => {
+    const example = readExample(`${FOLDER}/${file}`);
+    const type = example.resourceType;
+    const validated = await request(t.app)
+      .post(`/fhir/${type}/$validate`)
+      .set('content-type', FHIR_JSON)
+      .send(JSON.stringify(example));
+    expect(validated.status, JSON.stringify(validated.body)).toBe(200);
+    const errors = ((validated.body as OperationOutcome).issue ?? []).filter(
+      (i) => i.severity === 'error' || i.severity === 'fatal',
+    );
+    expect(errors).toEqual([]);
+    const created = await request(t.app)
+      .post(`/fhir/${type}`)
+      .set('content-type', FHIR_JSON)
+      .send(JSON.stringify(example));
+    expect(created.status).toBe(403);
+    expect(JSON.stringify(created.body)).toContain(type);
   });
 
   it('bundle-questionnaire.json is rejected with 400 naming the missing Questionnaire.item.linkId', async () => {
