@@ -210,7 +210,7 @@ async function processTransaction(
       const run = async (entry: PlannedEntry): Promise<void> => {
         await pace();
         try {
-          out.set(entry.index, await executeEntry(ctx, entry, request.baseUrl, true));
+          out.set(entry.index, await executeEntry(ctx, entry, request, true));
         } catch (err) {
           throw prefixError(err, `Bundle.entry[${entry.index}]`);
         }
@@ -275,7 +275,7 @@ async function processBatch(
               `Bundle.entry[${entry.index}].resource`,
             );
           }
-          return executeEntry(ctx, entry, request.baseUrl, false);
+          return executeEntry(ctx, entry, request, false);
         },
         request.auth,
       );
@@ -416,9 +416,10 @@ async function resolveIdentities(ctx: WriteContext, entries: PlannedEntry[]): Pr
 async function executeEntry(
   ctx: WriteContext,
   entry: PlannedEntry,
-  baseUrl: string,
+  request: BundleRequest,
   validated: boolean,
 ): Promise<RestResult> {
+  const { baseUrl } = request;
   const { url } = entry;
   const { tx } = ctx;
   const expression = `Bundle.entry[${entry.index}].resource`;
@@ -490,6 +491,8 @@ async function executeEntry(
           baseUrl,
           selfUrl: `${baseUrl}/${url.resourceType}`,
           strict: false,
+          // Includes obey the token's scopes in an entry as at the top level.
+          scopes: request.auth?.scopes,
         }),
       };
     case 'PATCH':

@@ -111,6 +111,7 @@ export async function dispatch<S extends RequestScope>(
           baseUrl,
           selfUrl: `${baseUrl}/${type}`,
           strict: input.strict ?? false,
+          scopes: scope.auth?.scopes,
         }),
       );
     case 'history-system':

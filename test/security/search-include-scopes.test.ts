@@ -82,4 +82,18 @@ describe('includes obey scopes', () => {
     const bundle = await search('system/ServiceRequest.rs system/*.c', INCLUDES);
     expect(typesOf(bundle, 'include')).toEqual([]);
   });
+
+  it('leaves out unscoped include types in a batch entry search as at the top level', async () => {
+    const token = await t.token(REFERRER_A.clientId, 'system/ServiceRequest.rs');
+    const batch: Bundle = {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [{ request: { method: 'GET', url: INCLUDES } }],
+    };
+    const res = await t.fhir('POST', '/fhir', { token, body: batch });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const inner = (res.body as Bundle).entry?.[0]?.resource as Bundle;
+    expect(typesOf(inner, 'match')).toEqual(['ServiceRequest']);
+    expect(typesOf(inner, 'include')).toEqual([]);
+  });
 });
