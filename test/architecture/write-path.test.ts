@@ -31,7 +31,8 @@ function countingValidator(real: ResourceValidator, calls: Validation[]): Resour
       const value = Reflect.get(target, property, target) as unknown;
       if (typeof value !== 'function') return value;
       return (...args: unknown[]) => {
-        if (property === 'validate') {
+        // validateYielding is the same validation in slices (large batches and transactions).
+        if (property === 'validate' || property === 'validateYielding') {
           const [resource, options] = args as [Resource, { profilesOnly?: boolean } | undefined];
           calls.push({ resourceType: resource.resourceType, profilesOnly: options?.profilesOnly === true });
         }
