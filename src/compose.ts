@@ -13,7 +13,6 @@ import { TokenService } from './auth/token-service.js';
 import type { Config } from './config/config.js';
 import { DeliveryWorker, type DeliveryWorkerOptions } from './delivery/delivery-worker.js';
 import { EndpointRules } from './delivery/endpoint-policy.js';
-import { subscriptionPolicyModule } from './delivery/subscription-policy.js';
 import { loadFhirDefinitions } from './fhir/definitions.js';
 import { createLogger } from './logging.js';
 import { ensurePractice } from './referral/practice.js';
@@ -154,14 +153,11 @@ export async function compose(config: Config, overrides: ComposeOverrides = {}):
       onNotificationsQueued: () => worker?.wake(),
       progressReportEveryVisits: config.progressReportEveryVisits,
       modules: overrides.modules?.replace,
-      // Delivery's rules that read DELIVERY_* settings (endpoint policy, per-client limit).
-      extraModules: [
-        subscriptionPolicyModule({
-          endpoints: new EndpointRules(config.delivery),
-          maxPerClient: config.delivery.maxSubscriptionsPerClient,
-        }),
-        ...(overrides.modules?.extra ?? []),
-      ],
+      subscriptionPolicy: {
+        endpoints: new EndpointRules(config.delivery),
+        maxPerClient: config.delivery.maxSubscriptionsPerClient,
+      },
+      extraModules: overrides.modules?.extra,
     });
     const writer = serverWriter(scopedStore(store, undefined), services);
     // The published Measures, Questionnaire and OperationDefinitions: ordinary FHIR resources.

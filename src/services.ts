@@ -1,6 +1,7 @@
 import type { Organization, Reference } from '@medplum/fhirtypes';
 import { accessModule } from './auth/access-label-rules.js';
 import { deliveryModule } from './delivery/delivery-module.js';
+import type { SubscriptionPolicyOptions } from './delivery/subscription-policy.js';
 import { referralModule } from './referral/referral-module.js';
 import { WriteHandlers, type RestServices, type WriteModule } from './rest/unit-of-work.js';
 import type { ResourceValidator } from './validation/resource-validator.js';
@@ -19,6 +20,8 @@ export interface ServicesOptions {
   onNotificationsQueued?: () => void;
   /** A progress report goes to the referrer every N attended visits (default 6). */
   progressReportEveryVisits?: number;
+  /** Where rest-hooks may point and how many Subscriptions a client may hold (DELIVERY_*). */
+  subscriptionPolicy?: SubscriptionPolicyOptions;
   /** Replaces the domain modules (a plain FHIR server for the intake benchmark's baseline). */
   modules?: readonly WriteModule[];
   /** Added after the domain modules (tests observe the write path with them). */
@@ -28,7 +31,7 @@ export interface ServicesOptions {
 export function createServices(deps: ServicesOptions): RestServices {
   const modules = deps.modules ?? [
     referralModule({ practice: deps.practice, progressReportEveryVisits: deps.progressReportEveryVisits }),
-    deliveryModule({ onNotificationsQueued: deps.onNotificationsQueued }),
+    deliveryModule({ onNotificationsQueued: deps.onNotificationsQueued, policy: deps.subscriptionPolicy }),
   ];
   return {
     validator: deps.validator,
