@@ -76,10 +76,19 @@ function base64Elements(value: string): Resource[] {
   ];
 }
 
+/**
+ * The fastest of three runs: a garbage-collection pause or a busy neighbour on a shared CI machine
+ * adds tens of milliseconds to one run, while backtracking makes every run slow.
+ */
 function elapsedMs(work: () => unknown): number {
-  const start = performance.now();
-  work();
-  return performance.now() - start;
+  let best = Number.POSITIVE_INFINITY;
+  for (let run = 0; run < 3; run++) {
+    const start = performance.now();
+    work();
+    best = Math.min(best, performance.now() - start);
+    if (best <= BOUND_MS) break;
+  }
+  return best;
 }
 
 describe('no input can block the event loop', () => {
