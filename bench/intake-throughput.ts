@@ -81,11 +81,13 @@ async function startService(dir: string, validator: ResourceValidator, logger: L
  * stored as a plain FHIR create.
  */
 async function startPlain(dir: string, validator: ResourceValidator, logger: Logger): Promise<RunningApp> {
-  const acceptAll: Pick<ResourceValidator, 'validate' | 'assertValid' | 'knowsProfile'> = {
-    validate: () => ({ issues: [] }),
-    assertValid: () => {},
-    knowsProfile: (url) => validator.knowsProfile(url),
-  };
+  const acceptAll: Pick<ResourceValidator, 'validate' | 'validateYielding' | 'assertValid' | 'knowsProfile'> =
+    {
+      validate: () => ({ issues: [] }),
+      validateYielding: () => Promise.resolve({ issues: [] }),
+      assertValid: () => {},
+      knowsProfile: (url) => validator.knowsProfile(url),
+    };
   const service = await compose(benchConfig({ DATABASE_URL: `sqlite:${join(dir, 'plain.sqlite')}` }), {
     // ResourceValidator is a class with private fields, so a structural stand-in needs the cast.
     validator: acceptAll as unknown as ResourceValidator,
