@@ -13,6 +13,7 @@ import { TokenService } from './auth/token-service.js';
 import type { Config } from './config/config.js';
 import { DeliveryWorker, type DeliveryWorkerOptions } from './delivery/delivery-worker.js';
 import { EndpointRules } from './delivery/endpoint-policy.js';
+import { tagLegacySubscriptions } from './delivery/subscription-backfill.js';
 import { loadFhirDefinitions } from './fhir/definitions.js';
 import { createLogger } from './logging.js';
 import { ensurePractice } from './referral/practice.js';
@@ -162,6 +163,7 @@ export async function compose(config: Config, overrides: ComposeOverrides = {}):
     const writer = serverWriter(scopedStore(store, undefined), services);
     // The published Measures, Questionnaire and OperationDefinitions: ordinary FHIR resources.
     await ensurePublishedDefinitions(store, services);
+    await tagLegacySubscriptions(writer);
     const practice = await ensurePractice(store, services, {
       organizationId: config.practiceOrganizationId,
       name: config.practiceName,

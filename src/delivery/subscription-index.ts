@@ -1,5 +1,5 @@
-import type { Coding, Resource, Subscription } from '@medplum/fhirtypes';
-import { extractIndexRows } from '../fhir/search/index-rows.js';
+import type { Coding, Communication, Resource, Subscription } from '@medplum/fhirtypes';
+import { parseLocalReference } from '../fhir/search/index-rows.js';
 import type { SearchFilter } from '../fhir/search/search-query.js';
 import type { UnitOfWork } from '../rest/unit-of-work.js';
 import { REFERRAL_PROGRESS_TOPIC, type SubscriptionSettings } from './subscription-settings.js';
@@ -42,13 +42,19 @@ export function withIndexTags(
   return (Object.keys(nextMeta).length > 0 ? { ...rest, meta: nextMeta } : rest) as Subscription;
 }
 
-/** The keys a Communication's recipients answer to: each literal reference and each `Type/id`. */
+/**
+ * The keys a Communication's recipients answer to: each literal reference and each `Type/id`,
+ * read as the search index reads `Communication.recipient` (fhir/search/index-rows.ts), without
+ * computing the whole index of the resource again.
+ */
 function recipientKeys(resource: Resource): string[] {
   const keys = new Set<string>([ANY_RECIPIENT]);
-  for (const row of extractIndexRows(resource).references) {
-    if (row.code !== 'recipient') continue;
-    keys.add(row.reference);
-    if (row.targetType && row.targetId) keys.add(`${row.targetType}/${row.targetId}`);
+  for (const recipient of (resource as Communication).recipient ?? []) {
+    const literal = recipient.reference;
+    if (typeof literal !== 'string' || literal.startsWith('#')) continue;
+    keys.add(literal);
+    const local = parseLocalReference(literal);
+    if (local) keys.add(`${local.type}/${local.id}`);
   }
   return [...keys];
 }
@@ -63,10 +69,9 @@ const KEYS_PER_QUERY = 50;
 /** Every active topic Subscription whose filter may match `resource` (a superset: the filter decides). */
 export async function candidateSubscriptions(uow: UnitOfWork, resource: Resource): Promise<Subscription[]> {
   const keys = recipientKeys(resource);
-  const lookups: SearchFilter[][] = [
-    // Subscriptions stored before they were tagged carry no tag at all.
-    [...ACTIVE_TOPIC, { kind: 'missing', code: '_tag', table: 'token', missing: true }],
-  ];
+  // Subscriptions stored before the index existed are tagged at start-up
+  // (subscription-backfill.ts), so every candidate carries a recipient tag.
+  const lookups: SearchFilter[][] = [];
   for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
     const values = keys
       .slice(i, i + KEYS_PER_QUERY)

@@ -14,6 +14,8 @@ import {
   type DeliveryApp,
 } from '../support/delivery-app.js';
 import { testStoreUrl } from '../support/postgres.js';
+import { withIndexTags } from '../../src/delivery/subscription-index.js';
+import { readSubscriptionSettings } from '../../src/delivery/subscription-settings.js';
 
 /**
  * Issue 11, item 9: rest-hook endpoints cannot reach inside the network. https only; the address
@@ -107,9 +109,9 @@ describe('in production (loopback not allowed)', () => {
       id,
       status: 'active',
     } as Subscription;
-    await app.store.transaction((tx) =>
-      tx.write({ resourceType: 'Subscription', id, resource: subscription }),
-    );
+    // Straight into the store, past the endpoint rule, with the index tags the write path adds.
+    const tagged = withIndexTags(subscription, readSubscriptionSettings(subscription), undefined, undefined);
+    await app.store.transaction((tx) => tx.write({ resourceType: 'Subscription', id, resource: tagged }));
     const res = await fhirRequest(
       'POST',
       `${app.fhirBase}/Communication`,
