@@ -7,42 +7,47 @@ import { PROFILES } from '../validation/profile-registry.js';
 import { toFhirError } from '../validation/resource-validator.js';
 import { stripUndefined, toEpisodeOfCare, toReferralTask } from './episode-mapping.js';
 import { tell } from './notices.js';
+import { isReferralToPractice } from './referral-recognition.js';
 
 /**
- * Intake: every new ServiceRequest is a referral. It must meet the referral profile, whether or
- * not it claims it, and arrive `active`; once every write of the request is done (its Patient and
- * requester may come later in the same Bundle) its references must resolve, and its EpisodeOfCare
- * and Task are created in the same transaction.
+ * Intake: a new ServiceRequest that is a referral to the practice (referral-recognition.ts) must
+ * meet the referral profile, whether or not it claims it, and arrive `active`; once every write of
+ * the request is done (its Patient and requester may come later in the same Bundle) its references
+ * must resolve, and its EpisodeOfCare and Task are created in the same transaction. Any other
+ * ServiceRequest (a food-pantry order in a patient record) is stored as an ordinary resource.
  */
 export const INTAKE_ORDER = 10;
 
-export const referralProfileCheck: WriteHandler = {
-  name: 'referral.intake-check',
-  phase: 'validate',
-  order: 5,
-  types: ['ServiceRequest'],
-  actions: ['create'],
-  origins: ['client'],
-  run(uow, change) {
-    const referral = change.resource as ServiceRequest;
-    // The write path has just validated it against base R4 (and its claimed profiles); only the
-    // referral profile remains.
-    const result = uow.services.validator.validate(referral, {
-      profiles: [PROFILES.referralServiceRequest],
-      profilesOnly: true,
-    });
-    if (result.failure) {
-      throw toFhirError(result, result.failure);
-    }
-    if (referral.status !== 'active') {
-      throw fhirError(
-        'business-rule',
-        `A referral must arrive with status active, not '${referral.status}'`,
-        'ServiceRequest.status',
-      );
-    }
-  },
-};
+export function referralProfileCheck(practice: Reference<Organization>): WriteHandler {
+  return {
+    name: 'referral.intake-check',
+    phase: 'validate',
+    order: 5,
+    types: ['ServiceRequest'],
+    actions: ['create'],
+    origins: ['client'],
+    run(uow, change) {
+      const referral = change.resource as ServiceRequest;
+      if (!isReferralToPractice(referral, practice)) return;
+      // The write path has just validated it against base R4 (and its claimed profiles); only the
+      // referral profile remains.
+      const result = uow.services.validator.validate(referral, {
+        profiles: [PROFILES.referralServiceRequest],
+        profilesOnly: true,
+      });
+      if (result.failure) {
+        throw toFhirError(result, result.failure);
+      }
+      if (referral.status !== 'active') {
+        throw fhirError(
+          'business-rule',
+          `A referral must arrive with status active, not '${referral.status}'`,
+          'ServiceRequest.status',
+        );
+      }
+    },
+  };
+}
 
 export function referralIntake(defaultPractice: Reference<Organization>): WriteHandler {
   return {
@@ -54,6 +59,7 @@ export function referralIntake(defaultPractice: Reference<Organization>): WriteH
     origins: ['client'],
     run(uow, change) {
       const written = change.written as StoredVersion;
+      if (!isReferralToPractice(written.resource as ServiceRequest, defaultPractice)) return;
       uow.defer('before-commit', () => completeIntake(uow, written, defaultPractice), {
         order: INTAKE_ORDER,
       });

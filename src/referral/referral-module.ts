@@ -28,7 +28,7 @@ export function referralModule(options: ReferralModuleOptions): WriteModule {
     publicReferences: options.practice.reference ? [options.practice.reference] : [],
     labels: referralLabels,
     handlers: [
-      referralProfileCheck,
+      referralProfileCheck(options.practice),
       referrerIdentity,
       practiceOwned,
       communicationSender,

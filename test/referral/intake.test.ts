@@ -7,66 +7,12 @@ import {
   readFixture,
   referralBundleNames,
   referralOf,
+  search,
+  submit,
+  systemHistoryTotal,
   toMessage,
+  type Channel,
 } from './referral-fixtures.js';
-
-type Channel = 'transaction' | 'single ServiceRequest' | 'message';
-
-async function search<T>(t: TestApp, query: string): Promise<{ total: number; resources: T[] }> {
-  const res = await request(t.app).get(`/fhir/${query}`);
-  expect(res.status).toBe(200);
-  return { total: res.body.total, resources: (res.body.entry ?? []).map((e: { resource: T }) => e.resource) };
-}
-
-async function systemHistoryTotal(t: TestApp): Promise<number> {
-  return (await request(t.app).get('/fhir/_history?_count=0')).body.total;
-}
-
-/** Posts a fixture referral through one intake channel; answers the referral's id. */
-async function submit(t: TestApp, bundle: Bundle, channel: Channel): Promise<string> {
-  if (channel === 'transaction') {
-    const res = await request(t.app)
-      .post('/fhir')
-      .set('content-type', FHIR_JSON)
-      .send(JSON.stringify(bundle));
-    expect(res.status, JSON.stringify(res.body.issue)).toBe(200);
-    const index = bundle.entry?.findIndex((e) => e.resource?.resourceType === 'ServiceRequest') as number;
-    expect(res.body.entry[index].response.status).toBe('201 Created');
-    return res.body.entry[index].resource.id;
-  }
-  if (channel === 'message') {
-    const res = await request(t.app)
-      .post('/fhir/$process-message')
-      .set('content-type', FHIR_JSON)
-      .send(JSON.stringify(toMessage(bundle)));
-    expect(res.status, JSON.stringify(res.body.issue)).toBe(200);
-    expect(res.body.type).toBe('message');
-    const header = res.body.entry[0].resource;
-    expect(header.response.code).toBe('ok');
-    return header.focus[0].reference.split('/')[1];
-  }
-  // Everything but the referral first (as the referrer's setup), then the ServiceRequest alone.
-  const referral = referralOf(bundle);
-  const setup: Bundle = { ...bundle, entry: bundle.entry?.filter((e) => e !== referral) };
-  const created = await request(t.app)
-    .post('/fhir')
-    .set('content-type', FHIR_JSON)
-    .send(JSON.stringify(setup));
-  expect(created.status, JSON.stringify(created.body.issue)).toBe(200);
-  const ids = new Map<string, string>();
-  setup.entry?.forEach((e, i) =>
-    ids.set(e.fullUrl as string, created.body.entry[i].response.location.split('/_history')[0]),
-  );
-  const single = JSON.parse(JSON.stringify(referral.resource), (key, value) =>
-    key === 'reference' && ids.has(value) ? ids.get(value) : value,
-  ) as ServiceRequest;
-  const res = await request(t.app)
-    .post('/fhir/ServiceRequest')
-    .set('content-type', FHIR_JSON)
-    .send(JSON.stringify(single));
-  expect(res.status, JSON.stringify(res.body.issue)).toBe(201);
-  return res.body.id;
-}
 
 describe.each<Channel>(['transaction', 'single ServiceRequest', 'message'])(
   'referral intake through a %s',

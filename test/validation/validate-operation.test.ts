@@ -209,7 +209,8 @@ describe('$validate', () => {
       {
         resourceType: 'ServiceRequest',
         status: 'active',
-        intent: 'plan',
+        // Issue 12: intent plan (NHS) is accepted and category is optional; proposal is not a referral.
+        intent: 'proposal',
         subject: { reference: 'Patient/x' },
       },
       `?profile=${encodeURIComponent(REFERRAL_PROFILE)}`,
@@ -218,7 +219,7 @@ describe('$validate', () => {
     expect(texts).toEqual(
       expect.arrayContaining([
         'ServiceRequest.intent',
-        'ServiceRequest.category',
+        'ServiceRequest',
         'ServiceRequest.requester',
         'ServiceRequest.authoredOn',
       ]),
