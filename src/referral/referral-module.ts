@@ -23,7 +23,7 @@ export interface ReferralModuleOptions {
 /** The referral workflow's part of the write path, one handler per trigger. */
 export function referralModule(options: ReferralModuleOptions): WriteModule {
   return {
-    identity: [resendDetection],
+    identity: [resendDetection(options.practice)],
     // Referrers address referrals to the practice without being able to read its Organization.
     publicReferences: options.practice.reference ? [options.practice.reference] : [],
     labels: referralLabels,

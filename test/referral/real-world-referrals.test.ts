@@ -141,6 +141,38 @@ describe('ServiceRequests that are not referrals to the practice', () => {
   });
 });
 
+describe('a re-sent referral without an identifier', () => {
+  let t: TestApp;
+  afterEach(async () => {
+    await t?.close();
+  });
+
+  const post = (referral: ServiceRequest) =>
+    request(t.app).post('/fhir/ServiceRequest').set('content-type', FHIR_JSON).send(JSON.stringify(referral));
+
+  it('is recognised by its fingerprint (requester, subject, code, authoredOn) and answered with the stored one', async () => {
+    t = await startTestApp();
+    await putSetupParties(t);
+    const bundle = readFixture<Bundle>('real-world/Bundle-referral-no-identifier.json');
+    const referral = {
+      ...(bundle.entry?.[2]?.resource as ServiceRequest),
+      subject: { reference: 'Patient/example-patient' },
+      requester: { reference: 'Practitioner/example-practitioner' },
+    };
+    const first = await post(referral);
+    expect(first.status, JSON.stringify(first.body.issue)).toBe(201);
+    const versions = await systemHistoryTotal(t);
+    const again = await post(referral);
+    expect(again.status).toBe(200);
+    expect(again.body.id).toBe(first.body.id);
+    expect(await systemHistoryTotal(t)).toBe(versions);
+    // Another day's referral for the same patient is a new one.
+    const next = await post({ ...referral, authoredOn: '2026-11-20T09:00:00-05:00' });
+    expect(next.status).toBe(201);
+    expect((await search(t, 'EpisodeOfCare')).total).toBe(2);
+  });
+});
+
 describe('fixtures the relaxed referral profile now accepts', () => {
   let t: TestApp;
   afterEach(async () => {
