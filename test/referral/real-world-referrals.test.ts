@@ -179,6 +179,37 @@ describe('fixtures the relaxed referral profile now accepts', () => {
     await t?.close();
   });
 
+  it('accepts an out-of-scope referral (a colonoscopy), which the practice then declines with a coded reason', async () => {
+    t = await startTestApp();
+    await putSetupParties(t);
+    const body = readFixture<ServiceRequest>('invalid/ServiceRequest-code-colonoscopy.json');
+    const created = await request(t.app)
+      .post('/fhir/ServiceRequest')
+      .set('content-type', FHIR_JSON)
+      .send(JSON.stringify(body));
+    expect(created.status, JSON.stringify(created.body.issue)).toBe(201);
+    const task = (await search<Task>(t, `Task?focus=ServiceRequest/${created.body.id}`)).resources[0] as Task;
+    const declined = await request(t.app)
+      .put(`/fhir/Task/${task.id}`)
+      .set('content-type', FHIR_JSON)
+      .send(
+        JSON.stringify({
+          ...task,
+          status: 'rejected',
+          statusReason: {
+            coding: [
+              {
+                system: 'https://ptreferral.dev/fhir/CodeSystem/pt-referral-decline-reason',
+                code: 'outside-scope',
+              },
+            ],
+          },
+        }),
+      );
+    expect(declined.status, JSON.stringify(declined.body.issue)).toBe(200);
+    expect(declined.body.businessStatus.coding[0].code).toBe('declined');
+  });
+
   it.each(Object.entries(RELAXED_BY_ISSUE_12))(
     'invalid/%s is accepted (%s), with one episode',
     async (name) => {
