@@ -113,18 +113,58 @@ export function isActiveUrl(value: string, allowImageData: boolean): boolean {
 }
 
 /**
- * What in CSS can run code or fetch content, if anything: `expression()` (old IE), script URLs,
- * `-moz-binding`/`behavior` (XBL, HTC), `@import` and, where `forbidUrl`, any `url()`. Decided
- * after removing comments and decoding CSS escapes (https://www.w3.org/TR/css-syntax-3/#consume-escaped-code-point),
+ * What in CSS can run code or fetch active content, if anything: `expression()` (old IE), script
+ * URLs, `-moz-binding`/`behavior` (XBL, HTC) and `@import`; and, where `checkUrls` (narrative),
+ * a `url()` whose target is not safe (`safeStyleUrl`) and the functions taking bare URL strings
+ * (`image()`, `image-set()`, `src()`), which a narrative does not need. R4 allows styles in
+ * narrative (https://hl7.org/fhir/R4/narrative.html#css) and the IG Publisher writes
+ * `background-image: url(tbl_bck1.png)`, so a url() to an image is allowed there. Decided after
+ * removing comments and decoding CSS escapes (https://www.w3.org/TR/css-syntax-3/#consume-escaped-code-point),
  * so `expr\65 ssion(` and a comment splitting `url(` are seen for what they are.
  */
-export function activeCss(css: string, forbidUrl: boolean): string | undefined {
+export function activeCss(css: string, checkUrls: boolean): string | undefined {
   const plain = normaliseCss(css);
   for (const marker of ['expression(', 'javascript:', 'vbscript:', '-moz-binding', 'behavior:', '@import']) {
     if (plain.includes(marker)) return marker;
   }
-  if (forbidUrl && (plain.includes('url(') || plain.includes('image-set('))) return 'url(';
+  if (!checkUrls) return undefined;
+  for (const fn of ['image(', 'image-set(', 'src(']) {
+    if (plain.includes(fn)) return fn;
+  }
+  for (const target of urlTargets(plain)) {
+    if (!safeStyleUrl(target)) return 'url(';
+  }
   return undefined;
+}
+
+/**
+ * The targets of the `url(...)` tokens in normalised CSS, quoted or not
+ * (https://www.w3.org/TR/css-syntax-3/#consume-url-token). Each search starts after the previous
+ * target, so the scan is linear. A target cut short by a quote that was escaped in the source is
+ * a prefix of the real one: its scheme, if any, is the real one's.
+ */
+function* urlTargets(plain: string): Generator<string> {
+  let from = 0;
+  for (let at = plain.indexOf('url(', from); at !== -1; at = plain.indexOf('url(', from)) {
+    const start = at + 4;
+    const quote = plain[start];
+    if (quote === '"' || quote === "'") {
+      const end = plain.indexOf(quote, start + 1);
+      yield plain.slice(start + 1, end === -1 ? plain.length : end);
+      from = end === -1 ? plain.length : end + 1;
+    } else {
+      const end = plain.indexOf(')', start);
+      yield plain.slice(start, end === -1 ? plain.length : end);
+      from = end === -1 ? plain.length : end + 1;
+    }
+  }
+}
+
+/** A style URL that only fetches an image: relative, http(s), or a raster image in `data:`. */
+function safeStyleUrl(target: string): boolean {
+  const scheme = urlScheme(target);
+  if (scheme === undefined || scheme === 'http' || scheme === 'https') return true;
+  return scheme === 'data' && !isActiveUrl(target, true);
 }
 
 /** CSS without comments, escapes decoded, without whitespace, lower case. Linear time. */

@@ -49,7 +49,10 @@ describe('narrative safety through a real HTML parser', () => {
     ['a data: URL that is not an image in a link', div('<a href="data:text/html,&lt;script&gt;">x</a>')],
     ['an SVG image as a data: URL', div('<img src="data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=" alt="x"/>')],
     ['a CSS expression hidden by a CSS escape', div('<p style="width: expr\\65 ssion(alert(1))">x</p>')],
-    ['a style url() hidden by a CSS comment', div('<p style="background: u/**/rl(x.png)">x</p>')],
+    [
+      'a style url() to HTML content hidden by a CSS comment',
+      div('<p style="background: u/**/rl(data:text/html,x)">x</p>'),
+    ],
     ['a script element', div('<script>alert(1)</script>x')],
     ['an svg element carrying a script', div('<svg><script>alert(1)</script></svg>x')],
     ['a CDATA section', div('x<![CDATA[ y ]]>')],
