@@ -16,6 +16,7 @@ import {
 import type { Bundle, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { checkNarrative } from './narrative.js';
 import { dateTimeLacksTimezone, isImpossibleDate, isR4Base64 } from './primitives.js';
+import { referenceFormatProblem } from './references.js';
 import type { Terminology } from './terminology.js';
 
 /**
@@ -26,7 +27,11 @@ import type { Terminology } from './terminology.js';
  *   plus ele-1, dom-3 and org-1, which Medplum skips;
  * - required value-set bindings, from the terminology shipped with the definitions;
  * - empty strings, dateTimes with a time but no timezone, impossible dates, ids;
- * - narrative safety (txt-1, txt-2).
+ * - narrative safety (txt-1, txt-2);
+ * - the format of literal references (references.ts).
+ * Invariants are evaluated with `%resource` bound to the resource holding the element and
+ * `%rootResource` to the resource at the root of its containment: the entry's own resource in a
+ * Bundle, the container for a contained resource (https://hl7.org/fhir/R4/fhirpath.html#variables).
  * Every issue names the element by a FHIRPath `expression` with indexes.
  */
 export interface BaseValidationIssue extends OperationOutcomeIssue {
@@ -83,7 +88,10 @@ export function validateBaseR4(
       if (isWrongReferenceTarget(issue)) {
         issues.push({ ...issue, severity: 'error', code: 'structure', kind: 'structure' });
       } else if (issue.severity !== 'warning' && !isMedplumFalsePositive(resource, issue)) {
-        issues.push({ ...issue, kind: issue.code === 'invariant' ? 'invariant' : 'structure' });
+        issues.push({
+          ...inR4Terms(resource, issue),
+          kind: issue.code === 'invariant' ? 'invariant' : 'structure',
+        });
       }
     }
   }
@@ -98,7 +106,15 @@ export function validateBaseR4(
 }
 
 class GapVisitor implements CrawlerVisitor {
+  /** The resources the crawl is inside, innermost last: `%resource` is the last. */
   private readonly resources: TypedValue[] = [];
+  /**
+   * For each of `resources`, the root of its containment, `%rootResource`: the resource itself,
+   * unless it is contained, where it is its container's. A resource in Bundle.entry (or in a
+   * Parameters, a message...) is a root: `ref-1` asks whether `#id` is among
+   * `%rootResource.contained.id`, the entry's contained resources, not the Bundle's.
+   */
+  private readonly roots: TypedValue[] = [];
 
   constructor(
     private readonly root: TypedValue,
@@ -110,6 +126,8 @@ class GapVisitor implements CrawlerVisitor {
 
   onEnterResource(_path: string, value: TypedValue & { path: string }): void {
     this.resources.push(value);
+    const container = this.roots[this.roots.length - 1];
+    this.roots.push(container && CONTAINED_PATH.test(value.path) ? container : value);
     const resource = value.value as Resource & { contained?: Resource[] };
     // Resource.id is typed System.String in the R4 definitions, so its id regex is checked here.
     if (typeof resource.id === 'string' && !/^[A-Za-z0-9\-.]{1,64}$/.test(resource.id)) {
@@ -133,6 +151,7 @@ class GapVisitor implements CrawlerVisitor {
 
   onExitResource(): void {
     this.resources.pop();
+    this.roots.pop();
   }
 
   onEnterObject(_path: string, value: TypedValue & { path: string }, schema: InternalTypeSchema): void {
@@ -180,6 +199,7 @@ class GapVisitor implements CrawlerVisitor {
           this.checkBinding(value, element);
         }
         if (value.type === 'Reference') {
+          this.checkReferenceFormat(value);
           this.checkBundleReferenceTarget(value, element);
         }
       }
@@ -251,6 +271,21 @@ class GapVisitor implements CrawlerVisitor {
     }
   }
 
+  /** A literal reference has one of the forms R4 defines (references.ts). */
+  private checkReferenceFormat(value: TypedValue & { path: string }): void {
+    const reference = (value.value as { reference?: unknown }).reference;
+    if (typeof reference !== 'string' || reference === '') return;
+    const problem = referenceFormatProblem(reference);
+    if (problem) {
+      this.push(
+        'structure',
+        'value',
+        `'${reference.slice(0, 80)}' is not a valid reference: ${problem}`,
+        `${value.path}.reference`,
+      );
+    }
+  }
+
   /** Medplum types only literal references; one to another Bundle entry is typed by that entry. */
   private checkBundleReferenceTarget(
     value: TypedValue & { path: string },
@@ -307,11 +342,12 @@ class GapVisitor implements CrawlerVisitor {
     const atom = compile(expression);
     if (!atom) return;
     const resource = this.resources[this.resources.length - 1] ?? this.root;
+    const rootResource = this.roots[this.roots.length - 1] ?? this.root;
     try {
       const result = evalFhirPathTyped(atom, [value], {
         '%context': value,
         '%resource': resource,
-        '%rootResource': this.root,
+        '%rootResource': rootResource,
       });
       // Only a definite `false` fails: an empty result means the invariant had nothing to test
       // (e.g. ref-1 on a display-only Reference), which the reference validator also passes.
@@ -347,8 +383,50 @@ class GapVisitor implements CrawlerVisitor {
     message: string,
     expression: string,
   ): void {
-    this.issues.push({ severity: 'error', code, kind, details: { text: message }, expression: [expression] });
+    this.issues.push({
+      severity: 'error',
+      code,
+      kind,
+      details: { text: message },
+      expression: [concretePath(this.root.value, expression)],
+    });
   }
+}
+
+/** A contained resource's path: `….contained[2]`. */
+const CONTAINED_PATH = /\.contained\[\d+\]$/;
+
+/**
+ * The crawler names a choice element by its definition (`MedicationRequest.medication[x]`); an
+ * issue names the element as written (`MedicationRequest.medicationReference`), read from the
+ * resource along the path. One pass over the path's segments.
+ */
+export function concretePath(root: unknown, path: string): string {
+  if (!path.includes('[x]')) return path;
+  const segments = path.split('.');
+  let current: unknown = root;
+  for (let s = 1; s < segments.length; s++) {
+    const segment = segments[s] as string;
+    const bracket = segment.indexOf('[');
+    const name = bracket === -1 ? segment : segment.slice(0, bracket);
+    const rest = bracket === -1 ? '' : segment.slice(bracket);
+    const obj = typeof current === 'object' && current !== null ? (current as Record<string, unknown>) : {};
+    let key = name;
+    let indexes = rest;
+    if (rest.startsWith('[x]')) {
+      indexes = rest.slice(3);
+      key =
+        Object.keys(obj).find(
+          (k) => k.length > name.length && k.startsWith(name) && /^[A-Z]/.test(k.slice(name.length)),
+        ) ?? `${name}[x]`;
+      segments[s] = `${key}${indexes}`;
+    }
+    current = obj[key];
+    for (const m of indexes.matchAll(/\[(\d+)\]/g)) {
+      current = Array.isArray(current) ? current[Number(m[1])] : undefined;
+    }
+  }
+  return segments.join('.');
 }
 
 /** Every string value under a resource that could be a reference (`#id`), skipping contained resources. */
@@ -383,16 +461,53 @@ function isWrongReferenceTarget(issue: OperationOutcomeIssue): boolean {
 }
 
 function isMedplumFalsePositive(resource: Resource, issue: OperationOutcomeIssue): boolean {
+  const text = issue.details?.text;
+  const expression = issue.expression?.[0];
+  if (!expression) return false;
   // R4's base64Binary regex allows whitespace (`(\s*([0-9a-zA-Z\+\=]){4}\s*)+`); Medplum's does not.
-  if (issue.details?.text === 'Invalid base64Binary format' && issue.expression?.[0]) {
-    try {
-      const values = evalFhirPathTyped(issue.expression[0], [toTypedValue(resource)]);
-      return values.length > 0 && values.every((v) => typeof v.value === 'string' && isR4Base64(v.value));
-    } catch {
-      return false;
-    }
+  if (text === 'Invalid base64Binary format') {
+    return allR4Base64(base64Values(resource, expression));
+  }
+  // R4 limits strings to 1 MB (https://hl7.org/fhir/R4/datatypes.html#string) but sets no limit on
+  // base64Binary (https://hl7.org/fhir/R4/datatypes.html#base64Binary): the body limit bounds it.
+  // Medplum skips its format check on a string it finds too large; the R4 grammar is checked here.
+  if (text === 'String cannot be larger than 1 MB') {
+    return allR4Base64(base64Values(resource, expression));
   }
   return false;
+}
+
+/** A base64Binary over 1 MB that breaks the R4 grammar is refused for its format, not its size. */
+function inR4Terms(resource: Resource, issue: OperationOutcomeIssue): OperationOutcomeIssue {
+  const expression = issue.expression?.[0];
+  if (
+    issue.details?.text === 'String cannot be larger than 1 MB' &&
+    expression &&
+    base64Values(resource, expression).length > 0
+  ) {
+    return { ...issue, details: { ...issue.details, text: 'Invalid base64Binary format' } };
+  }
+  return issue;
+}
+
+function allR4Base64(values: string[]): boolean {
+  return values.length > 0 && values.every(isR4Base64);
+}
+
+/**
+ * The base64Binary values at a Medplum issue's path (`DocumentReference.content[0].attachment.data`,
+ * `Patient.extension[0].value[x]`), or none (so the issue stands) if the path holds anything else.
+ */
+function base64Values(resource: Resource, expression: string): string[] {
+  try {
+    const values = evalFhirPathTyped(expression.replaceAll('[x]', ''), [toTypedValue(resource)]);
+    const strings = values.filter((v) => v.type === 'base64Binary' && typeof v.value === 'string');
+    return strings.length > 0 && strings.length === values.length
+      ? strings.map((v) => v.value as string)
+      : [];
+  } catch {
+    return [];
+  }
 }
 
 function dedupe(issues: BaseValidationIssue[]): BaseValidationIssue[] {
