@@ -361,8 +361,10 @@ class GapVisitor implements CrawlerVisitor {
 
   /** dom-3: every contained resource is referenced from the container (or references it, via '#'). */
   private checkContainedReferenced(path: string, resource: Resource & { contained?: Resource[] }): void {
+    // dom-3 looks in %resource.descendants(), which takes in the contained resources too: one
+    // contained resource may be referenced only by another (https://hl7.org/fhir/R4/domainresource.html#invs).
     const references = new Set<string>();
-    collectStrings(resource, references, true);
+    collectStrings(resource, references, false);
     resource.contained?.forEach((contained, i) => {
       const inner = new Set<string>();
       collectStrings(contained, inner, false);

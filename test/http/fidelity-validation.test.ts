@@ -85,6 +85,40 @@ describe('fidelity to R4: no false rejections, malformed references refused', ()
     });
   });
 
+  describe('dom-3 counts references from inside contained resources (%resource.descendants())', () => {
+    it('accepts a contained resource referenced only by another contained resource', async () => {
+      const res = await postResource(t.app, '/fhir/Observation', {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'pain score' },
+        focus: [{ reference: '#c1' }],
+        contained: [
+          {
+            resourceType: 'Condition',
+            id: 'c1',
+            subject: { display: 'the patient' },
+            asserter: { reference: '#p1' },
+          },
+          { resourceType: 'Practitioner', id: 'p1', name: [{ family: 'Asserter' }] },
+        ],
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+    });
+
+    it('still refuses a contained resource nothing references, naming it', async () => {
+      const res = await postResource(t.app, '/fhir/Observation', {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'pain score' },
+        contained: [{ resourceType: 'Practitioner', id: 'p1', name: [{ family: 'Orphan' }] }],
+      });
+      expect(res.status).toBe(400);
+      expect(issues(res).find((i) => i.details?.text?.startsWith('dom-3'))?.expression).toEqual([
+        'Observation.contained[0]',
+      ]);
+    });
+  });
+
   describe('narrative styles (https://hl7.org/fhir/R4/narrative.html#css)', () => {
     const post = (style: string) =>
       postResource(t.app, '/fhir/Patient', {
